@@ -1,0 +1,28 @@
+"""Where the project keeps things outside the repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+IMAGES_DIR = REPO / "images"
+
+
+def cache_dir() -> Path:
+    """Build cache (guest packages, twin images): $HIL_CACHE, else the XDG cache."""
+    if os.environ.get("HIL_CACHE"):
+        return Path(os.environ["HIL_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "rk3576-hil"
+
+
+def twin_dir() -> Path:
+    return cache_dir() / "twin"
+
+
+def bench_dir() -> Path:
+    """State of a running bench (pids, ports, disks): $HIL_BENCH_DIR, else under the cache."""
+    if os.environ.get("HIL_BENCH_DIR"):
+        return Path(os.environ["HIL_BENCH_DIR"])
+    return cache_dir() / "bench"
