@@ -93,6 +93,22 @@ def _busybox_applets(busybox: bytes) -> list[str]:
         pos = end + 1
 
 
+def _hide_applet(busybox: bytes, name: str) -> bytes:
+    """Rename an applet in busybox's table so ash runs the script of that name from PATH.
+
+    Debian's busybox runs its own applets before searching PATH (FEATURE_SH_STANDALONE),
+    which would bypass /sbin/reboot and lose the "loader" argument. The last letter is
+    upper-cased, which keeps the table sorted for busybox's binary search.
+    """
+    old = b"\0" + name.encode() + b"\0"
+    new = b"\0" + name[:-1].encode() + name[-1].upper().encode() + b"\0"
+    start = busybox.find(b"[\0[[\0")
+    at = busybox.find(old, start)
+    if start < 0 or at < 0:
+        raise BuildError(f"busybox has no applet {name!r} to hide")
+    return busybox[:at] + new + busybox[at + len(old):]
+
+
 def _patch_uboot(binary: bytes) -> bytes:
     old, new = UBOOT_BOOTDELAY
     if binary.count(old) != 1:
@@ -109,10 +125,10 @@ def _password_hash(password: str) -> str:
 
 def _base_rootfs(root: Path, kver: str, key: bytes) -> CpioWriter:
     cpio = CpioWriter()
-    busybox = (root / "bin/busybox").read_bytes()
+    busybox = _hide_applet((root / "bin/busybox").read_bytes(), "reboot")
     cpio.add_file("bin/busybox", busybox, 0o755)
     for applet in _busybox_applets(busybox):
-        if applet not in ("busybox", "reboot"):
+        if applet not in ("busybox", "rebooT"):
             cpio.add_symlink(f"bin/{applet}", "busybox")
     cpio.add_symlink("init", "bin/busybox")
     for d in ("proc", "sys", "dev", "run", "tmp", "root", "userdata", "var/log", "etc/dropbear", "root/.ssh"):

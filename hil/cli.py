@@ -1,0 +1,129 @@
+"""The ``hil`` command: the virtual bench (``hil twin ...``) and, later, results tooling."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+
+from hil.twin import bench
+from hil.twin.board import FAULTS
+
+
+def _twin_build(args) -> int:
+    from hil.twin import build
+
+    record = build.build(force=args.force)
+    if record["up_to_date"]:
+        print(f"twin images up to date ({len(record['images'])} images, kernel {record['kernel_release']})")
+    else:
+        print(f"built {len(record['images'])} twin images in {record['seconds']} s (kernel {record['kernel_release']})")
+    return 0
+
+
+def _config(args) -> bench.BenchConfig:
+    return bench.BenchConfig(boards=args.boards, base_port=args.base_port, timescale=args.timescale,
+                             image=args.image, reflash=args.reflash)
+
+
+def _twin_up(args) -> int:
+    state = bench.up(_config(args))
+    print(f"bench up: {state['url']} (pid {state['pid']})")
+    for n, p in state["boards"].items():
+        print(f"  board {n}: power {state['url']}/outlet/{n}  console {state['host']}:{p['console']}  "
+              f"ssh {state['host']}:{p['ssh']}")
+    if args.power_on:
+        for n in state["boards"]:
+            bench.get(f"{state['url']}/outlet/{n}/1")
+        print("  boards powered on")
+    return 0
+
+
+def _twin_down(_args) -> int:
+    print("bench stopped" if bench.down() else "no bench was running")
+    return 0
+
+
+def _twin_status(args) -> int:
+    st = bench.status()
+    if st is None:
+        print("no bench is running")
+        return 3
+    if args.json:
+        print(json.dumps(st, indent=2))
+        return 0
+    print(f"bench {st['url']} (pid {st['pid']}, timescale {st['timescale']:g})")
+    for b in st["boards"]:
+        faults = ", ".join(f"{k}={v}" for k, v in b["faults"].items()) or "none"
+        print(f"  board {b['index']}: power {'on' if b['power'] else 'off'}, {b['mode']}, image {b['image']}, "
+              f"console :{b['console']['port']}, ssh :{b['ssh']['port']}, boots {b['boots']}, faults {faults}")
+    return 0
+
+
+def _twin_fault(args) -> int:
+    st = bench.read_state()
+    if st is None:
+        print("no bench is running: start one with 'hil twin up'", file=sys.stderr)
+        return 3
+    if args.fault == "clear":
+        url, method, body = f"{st['url']}/fault/{args.board}" + (f"/{args.value}" if args.value else ""), "DELETE", None
+    else:
+        url, method, body = f"{st['url']}/fault/{args.board}/{args.fault}", "PUT", (args.value or "1").encode()
+    req = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            print(f"board {args.board} faults: {json.loads(resp.read()) or 'none'}")
+    except urllib.error.HTTPError as e:
+        print(f"error: {e.read().decode().strip()}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hil", description="RK3576 hardware-in-the-loop tools")
+    sub = p.add_subparsers(dest="command", required=True)
+    twin = sub.add_parser("twin", help="the virtual RK3576 bench").add_subparsers(dest="twin_command", required=True)
+
+    b = twin.add_parser("build", help="build the twin's firmware images into the cache")
+    b.add_argument("--force", action="store_true", help="rebuild even when inputs are unchanged")
+    b.set_defaults(func=_twin_build)
+
+    u = twin.add_parser("up", help="start the bench in the background")
+    u.add_argument("--boards", type=int, default=1)
+    u.add_argument("--base-port", type=int, default=bench.DEFAULT_BASE_PORT)
+    u.add_argument("--timescale", type=float, default=1.0,
+                   help="factor on the stand-ins' waits (printed figures stay at board values)")
+    u.add_argument("--image", default=bench.DEFAULT_IMAGE, help="image for boards whose eMMC is empty")
+    u.add_argument("--reflash", action="store_true", help="flash --image into every board and wipe /userdata")
+    u.add_argument("--power-on", action="store_true", help="switch every outlet on once the bench is up")
+    u.set_defaults(func=_twin_up)
+
+    d = twin.add_parser("down", help="stop the bench, leaving no process behind")
+    d.set_defaults(func=_twin_down)
+
+    s = twin.add_parser("status", help="what the bench runs")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_twin_status)
+
+    f = twin.add_parser("fault", help="switch a fault on a board on, or clear faults",
+                        description=f"faults: {', '.join(sorted(FAULTS))}; 'clear [NAME]' clears")
+    f.add_argument("board", type=int)
+    f.add_argument("fault", choices=sorted(FAULTS) + ["clear"])
+    f.add_argument("value", nargs="?", default=None, help="e.g. percent for decode-slow, seconds for spontaneous-reboot")
+    f.set_defaults(func=_twin_fault)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (bench.BenchError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

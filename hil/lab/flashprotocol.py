@@ -1,0 +1,24 @@
+import abc
+
+
+class FlashProtocol(abc.ABC):
+    """Write a whole firmware image to a board held in Rockchip's USB loader mode.
+
+    Implemented for rkdeveloptool, upgrade_tool and the virtual bench's flash service, so
+    the strategy flashes every kind of board the same way.
+    """
+
+    @abc.abstractmethod
+    def await_loader(self, timeout: float = 30.0) -> str:
+        """Wait until the board shows up in loader mode; returns "Maskrom" or "Loader"."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    def flash(self, filename: str, *, wipe_userdata: bool = False) -> None:
+        """Write the image from the start of the storage (``wl 0``)."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Leave the loader and boot the board (``rd``)."""
+        raise NotImplementedError

@@ -1,0 +1,226 @@
+"""The virtual bench: N boards with their PDU outlets, console ports, SSH ports and loader.
+
+``hil twin up`` starts :func:`serve` as a background process and returns once the bench
+answers; ``hil twin down`` stops it and checks that no QEMU is left; ``hil twin status``
+reads the state file and asks the bench. Ports, for base port B and board n:
+HTTP API B, console B+10n+1, SSH B+10n+2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import attr
+
+from hil.paths import bench_dir, twin_dir
+from hil.twin.api import BenchHTTPServer
+from hil.twin.board import VirtualBoard
+
+log = logging.getLogger("hil.twin.bench")
+
+DEFAULT_BASE_PORT = 21000
+DEFAULT_IMAGE = "twin-good"
+UP_TIMEOUT = 60.0
+DOWN_TIMEOUT = 20.0
+
+
+class BenchError(RuntimeError):
+    """The bench cannot be started, reached or stopped; the message says what to do."""
+
+
+def ports(base: int, index: int) -> dict:
+    return {"console": base + 10 * index + 1, "ssh": base + 10 * index + 2}
+
+
+@attr.s(frozen=True, kw_only=True)
+class BenchConfig:
+    boards = attr.ib(default=1, converter=int)
+    base_port = attr.ib(default=DEFAULT_BASE_PORT, converter=int)
+    host = attr.ib(default="127.0.0.1")
+    timescale = attr.ib(default=1.0, converter=float)
+    image = attr.ib(default=DEFAULT_IMAGE)
+    reflash = attr.ib(default=False)
+    state_dir = attr.ib(factory=bench_dir, converter=Path)
+    images_dir = attr.ib(factory=lambda: twin_dir() / "images", converter=Path)
+
+    @boards.validator
+    def _check_boards(self, _att, value):
+        if not 1 <= value <= 16:
+            raise BenchError(f"--boards must be between 1 and 16, got {value}")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.base_port}"
+
+
+def _check_free(host: str, port: int) -> None:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT from a previous bench is fine
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise BenchError(f"port {host}:{port} is in use: another bench or service holds it; "
+                             f"stop it ('hil twin down') or choose another --base-port") from None
+
+
+def serve(config: BenchConfig) -> None:
+    """Run the bench in this process until SIGTERM/SIGINT."""
+    uboot = twin_dir() / "u-boot.bin"
+    image = config.images_dir / f"{config.image}.img"
+    for path, what in ((uboot, "U-Boot"), (image, f"image {config.image}")):
+        if not path.exists():
+            raise BenchError(f"{what} not found at {path}: run 'hil twin build' first")
+    for n in range(1, config.boards + 1):
+        for port in ports(config.base_port, n).values():
+            _check_free(config.host, port)
+    _check_free(config.host, config.base_port)
+    host_key = (twin_dir() / "ssh_host_ed25519_key.pub").read_text().strip()
+    boards = {}
+    for n in range(1, config.boards + 1):
+        p = ports(config.base_port, n)
+        board = VirtualBoard(n, config.state_dir / f"board-{n}", host=config.host, console_port=p["console"],
+                             ssh_port=p["ssh"], uboot=uboot, timescale=config.timescale)
+        board.provision(image, force=config.reflash)
+        boards[n] = board
+    server = BenchHTTPServer((config.host, config.base_port), boards, host_key)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server.serve_in_thread()
+    state = {"pid": os.getpid(), "url": config.url, "host": config.host, "base_port": config.base_port,
+             "boards": {n: ports(config.base_port, n) for n in boards}, "timescale": config.timescale,
+             "host_key": host_key}
+    (config.state_dir / "state.json").write_text(json.dumps(state, indent=2) + "\n")
+    log.info("bench ready at %s with %d board(s)", config.url, len(boards))
+    try:
+        stop.wait()
+    finally:
+        server.shutdown()
+        for board in boards.values():
+            board.close()
+        (config.state_dir / "state.json").unlink(missing_ok=True)
+
+
+def read_state(state_dir: Path | None = None) -> dict | None:
+    path = Path(state_dir or bench_dir()) / "state.json"
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    try:
+        os.kill(state["pid"], 0)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)  # left behind by a bench that died
+        return None
+    return state
+
+
+def get(url: str, timeout: float = 5.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.read()
+
+
+def up(config: BenchConfig) -> dict:
+    """Start the bench in the background and wait until it answers; returns its state."""
+    state = read_state(config.state_dir)
+    if state:
+        raise BenchError(f"a bench is already running (pid {state['pid']}, {state['url']}); stop it with 'hil twin down'")
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "hil.twin.bench", "--boards", str(config.boards), "--base-port",
+           str(config.base_port), "--host", config.host, "--timescale", str(config.timescale),
+           "--image", config.image, "--state-dir", str(config.state_dir)] + (["--reflash"] if config.reflash else [])
+    log_path = config.state_dir / "bench.log"
+    with open(log_path, "ab") as logf:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True, env={**os.environ, "HIL_BENCH_DIR": str(config.state_dir)})
+    deadline = time.monotonic() + UP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+            raise BenchError("the bench exited while starting:\n  " + "\n  ".join(tail))
+        state = read_state(config.state_dir)
+        if state:
+            try:
+                get(state["url"] + "/health", timeout=1.0)
+                return state
+            except OSError:
+                pass
+        time.sleep(0.1)
+    proc.kill()
+    raise BenchError(f"the bench did not answer within {UP_TIMEOUT:.0f} s (log: {log_path})")
+
+
+def down(state_dir: Path | None = None) -> bool:
+    """Stop a running bench; returns False when none was running. Leaves no QEMU behind."""
+    state_dir = Path(state_dir or bench_dir())
+    state = read_state(state_dir)
+    if not state:
+        _reap_qemu(state_dir)
+        return False
+    os.kill(state["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + DOWN_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            os.kill(state["pid"], 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(state["pid"], signal.SIGKILL)
+    _reap_qemu(state_dir)
+    (state_dir / "state.json").unlink(missing_ok=True)
+    return True
+
+
+def _reap_qemu(state_dir: Path) -> None:
+    """Kill any QEMU whose pidfile is still in the bench directory (a bench killed hard)."""
+    for pidfile in state_dir.glob("board-*/run/qemu.pid"):
+        try:
+            pid = int(pidfile.read_text().strip())
+            if "qemu" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+        pidfile.unlink(missing_ok=True)
+
+
+def status(state_dir: Path | None = None) -> dict | None:
+    state = read_state(state_dir)
+    if not state:
+        return None
+    return {**state, "boards": json.loads(get(state["url"] + "/boards"))}
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m hil.twin.bench", description="Run the virtual bench in the foreground")
+    p.add_argument("--boards", type=int, default=1)
+    p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--timescale", type=float, default=1.0)
+    p.add_argument("--image", default=DEFAULT_IMAGE)
+    p.add_argument("--reflash", action="store_true")
+    p.add_argument("--state-dir", type=Path, default=None)
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    config = BenchConfig(boards=a.boards, base_port=a.base_port, host=a.host, timescale=a.timescale,
+                         image=a.image, reflash=a.reflash, state_dir=a.state_dir or bench_dir())
+    try:
+        serve(config)
+    except BenchError as e:
+        log.error("%s", e)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

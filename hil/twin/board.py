@@ -1,0 +1,358 @@
+"""One virtual RK3576 board: QEMU behind a power switch, a UART, an Ethernet port and
+Rockchip's USB loader mode.
+
+Power on is a cold boot of QEMU from whatever image is "in eMMC"; power off kills QEMU
+outright (no shutdown), as pulling a PDU outlet does. ``reboot loader`` in the guest, or
+the maskrom button held at power on, leaves the board in the rockusb loader instead of
+booting; only then does the flash service accept an image.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from hil.twin import firmware
+from hil.twin.console import ConsoleServer
+
+log = logging.getLogger("hil.twin.board")
+
+# What the bench can switch on at run time. Guest faults are passed to the guest agent.
+HOST_FAULTS = {"boot-hang", "serial-garbage", "spontaneous-reboot"}
+GUEST_FAULTS = {"kernel-panic", "ssh-down", "decode-slow", "oom-kill", "userdata-full", "thermal-throttle"}
+FAULTS = HOST_FAULTS | GUEST_FAULTS
+USERDATA_SIZE = 512 * 1024 * 1024
+RKUSB_ID = {"vid": "0x2207", "pid": "0x350e"}
+
+
+class BoardError(RuntimeError):
+    """A request the board cannot honour in its present state; the message says why."""
+
+
+class VirtualBoard:
+    def __init__(self, index: int, workdir: Path, *, host: str, console_port: int, ssh_port: int,
+                 uboot: Path, timescale: float = 1.0, qemu: str = "qemu-system-aarch64",
+                 smp: int = 2, memory_mb: int = 2048) -> None:
+        self.index = index
+        self.workdir = Path(workdir)
+        self.host, self.console_port, self.ssh_port = host, console_port, ssh_port
+        self.uboot, self.timescale, self.qemu = Path(uboot), timescale, qemu
+        self.smp, self.memory_mb = smp, memory_mb
+        self.emmc = self.workdir / "emmc"
+        self.run = self.workdir / "run"
+        self._lock = threading.RLock()
+        self._proc: subprocess.Popen | None = None
+        self._serial: socket.socket | None = None
+        self._ctl: socket.socket | None = None
+        self._generation = 0  # bumps on every QEMU start, so stale threads know to stop
+        self.power = False
+        self.maskrom_button = False
+        self.mode = "off"  # off | booting | running | maskrom | loader
+        self.loader_ready = False  # maskrom needs the loader downloaded (db) before writes
+        self.faults: dict[str, str] = {}
+        self.boots = 0
+        self.powered_at: float | None = None
+        self._reboot_timer: threading.Timer | None = None
+        self._loader_requested = -1  # generation whose guest asked for "reboot loader"
+        self.console = ConsoleServer(host, console_port, self.write_serial)
+
+    # -- eMMC ---------------------------------------------------------------------------
+    @property
+    def image(self) -> dict | None:
+        path = self.emmc / "manifest.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def write_image(self, data_path: Path, *, wipe_userdata: bool = False) -> dict:
+        """``wl 0``: only in loader mode; the image is verified before anything is written."""
+        with self._lock:
+            if self.mode not in ("maskrom", "loader"):
+                raise BoardError(
+                    f"board {self.index} is not in loader mode (no rockusb device): "
+                    "enter it with 'reboot loader' on the board or the maskrom button and a power cycle"
+                )
+            if self.mode == "maskrom" and not self.loader_ready:
+                raise BoardError(f"board {self.index} is in maskrom: download the loader (db) before writing")
+            image = firmware.read(data_path)  # raises FirmwareError with the reason
+            self._install(image, data_path, wipe_userdata)
+            return image["manifest"]
+
+    def _install(self, image: dict, source: Path, wipe_userdata: bool) -> None:
+        self.emmc.mkdir(parents=True, exist_ok=True)
+        for name, key in (("Image", "kernel"), ("initrd.img", "initrd")):
+            tmp = self.emmc / (name + ".tmp")
+            tmp.write_bytes(image[key])
+            tmp.replace(self.emmc / name)
+        (self.emmc / "cmdline").write_text(image["cmdline"] + "\n")
+        (self.emmc / "manifest.json").write_text(json.dumps(image["manifest"], indent=2) + "\n")
+        if source != self.emmc / "boot.img":
+            shutil.copyfile(source, self.emmc / "boot.img")
+        if wipe_userdata or not (self.emmc / "userdata.img").exists():
+            self._format_userdata()
+
+    def _format_userdata(self) -> None:
+        path = self.emmc / "userdata.img"
+        path.unlink(missing_ok=True)
+        with open(path, "wb") as f:
+            f.truncate(USERDATA_SIZE)
+        subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "userdata", "-E", "root_owner=0:0", str(path)],
+                       check=True, capture_output=True, timeout=60)
+
+    def provision(self, image_path: Path, *, force: bool = False) -> None:
+        """Factory flash: put an image in eMMC when there is none (or when forced)."""
+        with self._lock:
+            if force or self.image is None:
+                self._install(firmware.read(image_path), image_path, wipe_userdata=force)
+
+    # -- power ----------------------------------------------------------------------------
+    def set_power(self, on: bool) -> None:
+        with self._lock:
+            if on == self.power:
+                return
+            self.power = on
+            if not on:
+                self._stop_qemu()
+                self.mode, self.loader_ready, self.powered_at = "off", False, None
+                return
+            self.powered_at = time.monotonic()
+            if self.maskrom_button:
+                # BootROM sees the button: no boot, the SoC enumerates as a maskrom device.
+                self.mode, self.loader_ready = "maskrom", False
+                return
+            try:
+                self._start_qemu()
+            except BoardError:
+                self.power, self.powered_at = False, None
+                raise
+
+    def reset_device(self) -> None:
+        """``rd``: leave loader mode and boot normally."""
+        with self._lock:
+            if self.mode not in ("maskrom", "loader"):
+                raise BoardError(f"board {self.index}: no rockusb device to reset (mode {self.mode})")
+            self.mode, self.loader_ready = "off", False
+            self._start_qemu()
+
+    def download_boot(self) -> None:
+        """``db``: the loader runs from RAM; storage commands work afterwards."""
+        with self._lock:
+            if self.mode not in ("maskrom", "loader"):
+                raise BoardError(f"board {self.index}: no rockusb device (mode {self.mode})")
+            self.loader_ready = True
+
+    # -- QEMU -----------------------------------------------------------------------------
+    def _qemu_args(self) -> list[str]:
+        cmdline = (self.emmc / "cmdline").read_text().strip() + f" twin.timescale={self.timescale:g}"
+        net = f"user,id=n0,hostfwd=tcp:{self.host}:{self.ssh_port}-:22"
+        return [
+            self.qemu, "-M", "virt", "-cpu", "cortex-a72", "-smp", str(self.smp), "-m", str(self.memory_mb),
+            "-display", "none", "-monitor", "none", "-no-reboot", "-no-user-config", "-nodefaults",
+            "-bios", str(self.uboot), "-kernel", str(self.emmc / "Image"), "-initrd", str(self.emmc / "initrd.img"),
+            "-append", cmdline,
+            "-chardev", f"socket,id=ser0,path={self.run / 'serial.sock'},server=on,wait=on", "-serial", "chardev:ser0",
+            "-drive", f"if=none,file={self.emmc / 'userdata.img'},format=raw,id=ud",
+            "-device", "virtio-blk-device,drive=ud",
+            "-netdev", net, "-device", "virtio-net-device,netdev=n0",
+            "-device", "virtio-serial-device",
+            "-chardev", f"socket,id=ctl,path={self.run / 'ctl.sock'},server=on,wait=off",
+            "-device", "virtserialport,chardev=ctl,name=twin.ctl",
+            "-pidfile", str(self.run / "qemu.pid"),
+        ] + (["-S"] if "boot-hang" in self.faults else [])
+
+    def _start_qemu(self) -> None:
+        if self.image is None:
+            raise BoardError(f"board {self.index}: eMMC is empty, flash an image first")
+        self.run.mkdir(parents=True, exist_ok=True)
+        for sock in ("serial.sock", "ctl.sock"):
+            (self.run / sock).unlink(missing_ok=True)
+        self._generation += 1
+        gen = self._generation
+        log_file = open(self.run / "qemu.log", "ab")
+        self._proc = subprocess.Popen(self._qemu_args(), stdin=subprocess.DEVNULL, stdout=log_file,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+        log_file.close()
+        self._serial = self._connect(self.run / "serial.sock")
+        self._ctl = self._connect(self.run / "ctl.sock")
+        self.mode = "booting"
+        self.boots += 1
+        threading.Thread(target=self._serial_loop, args=(gen, self._serial), daemon=True).start()
+        threading.Thread(target=self._ctl_loop, args=(gen, self._ctl), daemon=True).start()
+        threading.Thread(target=self._watch, args=(gen, self._proc), daemon=True).start()
+        self._arm_reboot_timer()
+
+    def _connect(self, path: Path, timeout: float = 15.0) -> socket.socket:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._proc.poll() is not None:
+                raise BoardError(f"board {self.index}: QEMU exited at start (see {self.run / 'qemu.log'})")
+            try:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.connect(str(path))
+                return sock
+            except OSError:
+                sock.close()
+                if time.monotonic() > deadline:
+                    raise BoardError(f"board {self.index}: QEMU did not open {path.name} within {timeout:.0f} s") from None
+                time.sleep(0.02)
+
+    def _stop_qemu(self) -> None:
+        self._generation += 1
+        if self._reboot_timer:
+            self._reboot_timer.cancel()
+            self._reboot_timer = None
+        proc, self._proc = self._proc, None
+        for sock in (self._serial, self._ctl):
+            if sock:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+        self._serial = self._ctl = None
+        if proc and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                log.error("board %d: QEMU pid %d did not die", self.index, proc.pid)
+
+    def _serial_loop(self, gen: int, sock: socket.socket) -> None:
+        try:
+            while data := sock.recv(4096):
+                if gen != self._generation:
+                    return
+                self.console.write(data)
+        except OSError:
+            pass
+
+    def _ctl_loop(self, gen: int, sock: socket.socket) -> None:
+        """Messages from the guest agent: 'hello' when it starts, 'reboot loader' before a reset."""
+        buf = b""
+        try:
+            while data := sock.recv(1024):
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    self._on_guest_message(gen, line.decode(errors="replace").strip())
+        except OSError:
+            pass
+
+    def _on_guest_message(self, gen: int, msg: str) -> None:
+        log.info("board %d: guest says %r", self.index, msg)
+        with self._lock:
+            if gen != self._generation:
+                return
+            if msg == "hello":
+                self.mode = "running"
+                for name, value in self.faults.items():
+                    if name in GUEST_FAULTS and name != "kernel-panic":
+                        self._send_ctl(f"fault {name} {value}")
+            elif msg == "reboot loader":
+                self._loader_requested = gen
+                self._send_ctl("ack loader")
+
+    def _watch(self, gen: int, proc: subprocess.Popen) -> None:
+        rc = proc.wait()
+        log.info("board %d: QEMU exited with %s", self.index, rc)
+        with self._lock:
+            if gen != self._generation:
+                return  # we stopped it ourselves
+            if self._loader_requested == gen:
+                self._stop_qemu()
+                self.mode, self.loader_ready = "loader", True
+                return
+            # The guest reset itself (reboot, watchdog): the SoC starts again from the BootROM.
+            self._stop_qemu()
+            self._start_qemu()
+
+    def _arm_reboot_timer(self) -> None:
+        if "spontaneous-reboot" not in self.faults:
+            return
+        delay = float(self.faults["spontaneous-reboot"] or 10)
+        gen = self._generation
+
+        def fire():
+            with self._lock:
+                if gen == self._generation and self.power:
+                    self._stop_qemu()
+                    self._start_qemu()
+
+        self._reboot_timer = threading.Timer(delay, fire)
+        self._reboot_timer.daemon = True
+        self._reboot_timer.start()
+
+    def write_serial(self, data: bytes) -> None:
+        sock = self._serial
+        if sock is not None:
+            try:
+                sock.sendall(data)
+            except OSError:
+                pass
+
+    def _send_ctl(self, line: str) -> None:
+        if self._ctl is not None:
+            try:
+                self._ctl.sendall(line.encode() + b"\n")
+            except OSError:
+                pass
+
+    # -- faults ---------------------------------------------------------------------------
+    def set_fault(self, name: str, value: str = "1") -> None:
+        if name not in FAULTS:
+            raise BoardError(f"unknown fault {name!r}; known faults: {', '.join(sorted(FAULTS))}")
+        with self._lock:
+            self.faults[name] = value
+            if name == "serial-garbage":
+                self.console.garbage_rate = min(1.0, float(value or 1) / 100 if float(value or 1) > 1 else 0.3)
+            elif name == "spontaneous-reboot" and self.mode in ("booting", "running"):
+                self._arm_reboot_timer()
+            elif name in GUEST_FAULTS:
+                self._send_ctl(f"fault {name} {value}")
+            if name == "kernel-panic":
+                del self.faults[name]  # a panic happens once; the next power cycle recovers
+
+    def clear_fault(self, name: str | None = None) -> None:
+        with self._lock:
+            names = [name] if name else list(self.faults)
+            for n in names:
+                self.faults.pop(n, None)
+                if n == "serial-garbage":
+                    self.console.garbage_rate = 0.0
+                if n == "spontaneous-reboot" and self._reboot_timer:
+                    self._reboot_timer.cancel()
+                if n in GUEST_FAULTS:
+                    self._send_ctl(f"clear {n}")
+
+    # -- status ---------------------------------------------------------------------------
+    def usb(self) -> dict:
+        present = self.mode in ("maskrom", "loader")
+        return {"present": present, "mode": {"maskrom": "Maskrom", "loader": "Loader"}.get(self.mode),
+                "loader_ready": self.loader_ready, **RKUSB_ID}
+
+    def status(self) -> dict:
+        image = self.image
+        return {
+            "index": self.index,
+            "power": self.power,
+            "mode": self.mode,
+            "maskrom_button": self.maskrom_button,
+            "image": image["name"] if image else None,
+            "console": {"host": self.host, "port": self.console_port, "clients": self.console.client_count},
+            "ssh": {"host": self.host, "port": self.ssh_port},
+            "faults": dict(self.faults),
+            "boots": self.boots,
+            "qemu_pid": self._proc.pid if self._proc and self._proc.poll() is None else None,
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            self.power = False
+            self._stop_qemu()
+            self.mode = "off"
+        self.console.close()
