@@ -1,6 +1,6 @@
-"""Firmware image manifests (``images/<name>.yaml``).
+"""Firmware image manifests (``images/firmware/<name>.yaml``).
 
-A manifest says what an image claims to be: OS release, build info, kernel series,
+Manifests live in ``images/firmware/``. A manifest says what an image claims to be: OS release, build info, kernel series,
 RKNPU driver and runtime versions, and any fault built into it. The twin builder turns
 it into a bootable image; the suite compares a flashed board against it.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import attr
 import yaml
 
-from hil.paths import IMAGES_DIR
+from hil.paths import FIRMWARE_DIR
 
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 BOOT_FAULTS = (None, "kernel-panic", "no-login")
@@ -54,11 +54,11 @@ class ImageManifest:
         return attr.asdict(self, filter=lambda a, _v: a.name != "path")
 
 
-def available(directory: Path = IMAGES_DIR) -> list[str]:
+def available(directory: Path = FIRMWARE_DIR) -> list[str]:
     return sorted(p.stem for p in Path(directory).glob("*.yaml"))
 
 
-def load(name: str, directory: Path = IMAGES_DIR) -> ImageManifest:
+def load(name: str, directory: Path = FIRMWARE_DIR) -> ImageManifest:
     """Load the manifest of an image by name, with an error that lists the known images."""
     path = Path(directory) / f"{name}.yaml"
     if not path.is_file():

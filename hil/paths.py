@@ -7,6 +7,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES_DIR = REPO / "images"
+FIRMWARE_DIR = IMAGES_DIR / "firmware"
 
 
 def cache_dir() -> Path:

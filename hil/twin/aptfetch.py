@@ -59,24 +59,35 @@ class PrivateApt:
         out = self._run("apt-cache", "depends", package)
         return [line.split(":", 1)[1].strip() for line in out.splitlines() if line.strip().startswith("Depends:")]
 
+    def candidates(self, packages: list[str]) -> list[dict]:
+        """Version, .deb file name and SHA256 of the candidate version of each package."""
+        out = self._run("apt-cache", "show", "--no-all-versions", *packages)
+        found = {}
+        for stanza in out.split("\n\n"):
+            fields = {}
+            for line in stanza.splitlines():
+                if ":" in line and not line.startswith(" "):
+                    key, value = line.split(":", 1)
+                    fields.setdefault(key, value.strip())
+            if "Package" in fields and "Version" in fields:
+                found.setdefault(fields["Package"], fields)
+        result = []
+        for package in packages:
+            fields = found.get(package)
+            if fields is None:
+                raise AptError(f"package {package!r} ({self.arch}) is not in the apt index")
+            version = fields["Version"]
+            result.append({
+                "package": package,
+                "version": version,
+                # apt-get download quotes the epoch colon in the file name it writes
+                "deb": f"{package}_{version.replace(':', '%3a')}_{fields.get('Architecture', self.arch)}.deb",
+                "sha256": fields.get("SHA256", ""),
+            })
+        return result
+
     def candidate(self, package: str) -> dict:
-        """Version, file name and SHA256 of the candidate version of a package."""
-        out = self._run("apt-cache", "show", "--no-all-versions", package)
-        fields = {}
-        for line in out.splitlines():
-            if ":" in line and not line.startswith(" "):
-                key, value = line.split(":", 1)
-                fields.setdefault(key, value.strip())
-        if "Version" not in fields:
-            raise AptError(f"package {package!r} ({self.arch}) is not in the apt index")
-        version = fields["Version"]
-        return {
-            "package": package,
-            "version": version,
-            # apt-get download quotes the epoch colon in the file name it writes
-            "deb": f"{package}_{version.replace(':', '%3a')}_{fields.get('Architecture', self.arch)}.deb",
-            "sha256": fields.get("SHA256", ""),
-        }
+        return self.candidates([package])[0]
 
     def download(self, packages: list[dict], dest: Path) -> list[Path]:
         """Download resolved packages into dest, reusing files whose SHA256 matches."""

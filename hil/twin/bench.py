@@ -111,14 +111,26 @@ def serve(config: BenchConfig) -> None:
         (config.state_dir / "state.json").unlink(missing_ok=True)
 
 
+def _alive(pid: int) -> bool:
+    """True while the process runs; reaps it when it is our own child (pytest started it)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def read_state(state_dir: Path | None = None) -> dict | None:
     path = Path(state_dir or bench_dir()) / "state.json"
     if not path.exists():
         return None
     state = json.loads(path.read_text())
-    try:
-        os.kill(state["pid"], 0)
-    except ProcessLookupError:
+    if not _alive(state["pid"]):
         path.unlink(missing_ok=True)  # left behind by a bench that died
         return None
     return state
@@ -169,9 +181,7 @@ def down(state_dir: Path | None = None) -> bool:
     os.kill(state["pid"], signal.SIGTERM)
     deadline = time.monotonic() + DOWN_TIMEOUT
     while time.monotonic() < deadline:
-        try:
-            os.kill(state["pid"], 0)
-        except ProcessLookupError:
+        if not _alive(state["pid"]):
             break
         time.sleep(0.05)
     else:

@@ -65,7 +65,7 @@ def _source_digest() -> str:
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
     files = sorted(p for p in here.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    files += sorted(IMAGES_DIR.glob("*.yaml")) + [Path(image_manifests.__file__)]
+    files += sorted(p for p in IMAGES_DIR.rglob("*") if p.is_file()) + [Path(image_manifests.__file__)]
     for path in files:
         h.update(str(path.relative_to(here.parent.parent)).encode() + b"\0")
         h.update(path.read_bytes())
@@ -76,7 +76,7 @@ def _resolve(apt: PrivateApt) -> list[dict]:
     kernel = [d for d in apt.depends("linux-image-arm64") if d.startswith("linux-image-")]
     if not kernel:
         raise BuildError("cannot find the current arm64 kernel package (linux-image-arm64 has no linux-image-* dependency)")
-    return [apt.candidate(name) for name in [kernel[0], *GUEST_PACKAGES]]
+    return apt.candidates([kernel[0], *GUEST_PACKAGES])
 
 
 def _busybox_applets(busybox: bytes) -> list[str]:

@@ -1,0 +1,97 @@
+"""Fixtures of the project's own tests: the twin's images and real benches on free ports.
+
+Benches started here live in temporary state directories on their own port ranges, so
+they never touch a bench the developer runs with ``hil twin up``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hil.paths import REPO, twin_dir
+from hil.twin import bench as benchmod
+
+TWIN_ENV = REPO / "env" / "twin.yaml"
+
+
+@pytest.fixture(scope="session")
+def twin_images() -> Path:
+    """The twin's firmware images, built (or found up to date) once per session."""
+    from hil.twin import build
+
+    build.build()
+    return twin_dir() / "images"
+
+
+def _free_base_port(start: int = 23000) -> int:
+    for base in range(start, 30000, 100):
+        try:
+            for port in (base, base + 11, base + 12, base + 21, base + 22, base + 31, base + 32):
+                with socket.socket() as s:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free port range for a test bench")
+
+
+class Bench:
+    """A running bench started by a test, with helpers to reach it."""
+
+    def __init__(self, config: benchmod.BenchConfig, state: dict) -> None:
+        self.config, self.state = config, state
+        self.url = state["url"]
+
+    def ports(self, board: int = 1) -> dict:
+        return benchmod.ports(self.config.base_port, board)
+
+    def call(self, method: str, path: str, body: bytes | None = None, timeout: float = 60.0) -> tuple[int, bytes]:
+        req = urllib.request.Request(self.url + path, data=body, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def board(self, n: int = 1) -> dict:
+        return json.loads(self.call("GET", f"/board/{n}")[1])
+
+    def env_file(self, tmp_path: Path, board: int = 1) -> Path:
+        """env/twin.yaml as committed, pointed at this bench's ports."""
+        text = TWIN_ENV.read_text()
+        p = self.ports(board)
+        text = text.replace("127.0.0.1:21000", f"127.0.0.1:{self.config.base_port}")
+        text = re.sub(r"port: 21011\b", f"port: {p['console']}", text)
+        text = re.sub(r"port: 21012\b", f"port: {p['ssh']}", text)
+        text = text.replace("base_port: 21000", f"base_port: {self.config.base_port}")
+        text = text.replace("index: 1", f"index: {board}").replace("/maskrom/1", f"/maskrom/{board}")
+        path = tmp_path / f"twin-{self.config.base_port}-{board}.yaml"
+        path.write_text(text)
+        return path
+
+    def stop(self) -> None:
+        benchmod.down(self.config.state_dir)
+
+
+@pytest.fixture(scope="session")
+def start_bench(twin_images, tmp_path_factory):
+    """Factory: start a bench (real QEMU, HTTP, TCP) on free ports; all are stopped at the end."""
+    started: list[Bench] = []
+
+    def start(boards: int = 1, timescale: float = 0.05, image: str = "twin-good") -> Bench:
+        config = benchmod.BenchConfig(boards=boards, base_port=_free_base_port(), timescale=timescale,
+                                      image=image, state_dir=tmp_path_factory.mktemp("bench"))
+        bench = Bench(config, benchmod.up(config))
+        started.append(bench)
+        return bench
+
+    yield start
+    for bench in started:
+        bench.stop()
