@@ -102,7 +102,7 @@ class VirtualBoard:
         path.unlink(missing_ok=True)
         with open(path, "wb") as f:
             f.truncate(USERDATA_SIZE)
-        subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "userdata", "-E", "root_owner=0:0", str(path)],
+        subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-m", "0", "-L", "userdata", "-E", "root_owner=0:0", str(path)],
                        check=True, capture_output=True, timeout=60)
 
     def provision(self, image_path: Path, *, force: bool = False) -> None:

@@ -258,9 +258,17 @@ def compile_module(headers_tree: Path, kver: str, work: Path) -> bytes:
     return out.read_bytes()
 
 
-def build_module(apt: PrivateApt, kver: str, cache: Path, debs: Path | None = None) -> bytes:
-    """The surface module for kernel ``kver``, built once per input digest and cached."""
+def build_module(apt: PrivateApt, kver: str, cache: Path, debs: Path | None = None,
+                 kernel_version: str | None = None) -> bytes:
+    """The surface module for kernel ``kver``, built once per input digest and cached.
+
+    ``kernel_version`` is the kernel package's version; the headers must be the same build.
+    """
     headers = _header_packages(apt, kver)
+    if kernel_version and headers[0]["version"] != kernel_version:
+        raise SurfaceError(
+            f"linux-headers-{kver} is {headers[0]['version']} but the kernel is {kernel_version}: update the apt lists"
+        )
     gcc = _tool_version(f"{CROSS_COMPILE}gcc")
     if not gcc:
         raise SurfaceError(f"no {CROSS_COMPILE}gcc on the host: install {' '.join(HOST_PACKAGES)}")
@@ -285,20 +293,23 @@ def build_module(apt: PrivateApt, kver: str, cache: Path, debs: Path | None = No
 _modules: dict[str, bytes] = {}
 
 
-def prepare(apt: PrivateApt, kver: str, out: Path) -> bytes:
+def prepare(apt: PrivateApt, kver: str, out: Path, kernel_version: str | None = None) -> bytes:
     """Build (or fetch from the cache) the module for ``kver``; call once per image build.
 
     ``out`` is the twin cache directory of the build; the module cache lives in ``out/kmod``.
     """
     if kver not in _modules:
-        _modules[kver] = build_module(apt, kver, Path(out) / "kmod")
+        _modules[kver] = build_module(apt, kver, Path(out) / "kmod", kernel_version=kernel_version)
     return _modules[kver]
 
 
-def _module_for(kver: str) -> bytes:
+def _module_for(kver: str, kernel_version: str | None) -> bytes:
     if kver not in _modules:
         # build.py did not call prepare(): use the default cache, whose apt lists it just updated
-        prepare(PrivateApt(cache_dir() / "apt"), kver, cache_dir() / "twin")
+        apt = PrivateApt(cache_dir() / "apt")
+        if not (apt.root / "lists").is_dir():
+            apt.update()
+        prepare(apt, kver, cache_dir() / "twin", kernel_version)
     return _modules[kver]
 
 
@@ -308,7 +319,8 @@ def _module_for(kver: str) -> bytes:
 def add_files(cpio: CpioWriter, manifest: dict) -> None:
     """Add the surface's guest files for one image."""
     kver = manifest["kernel"]["release"]
-    cpio.add_file(f"lib/modules/{kver}/{KMOD_GUEST_PATH}", _module_for(kver))
+    module = _module_for(kver, manifest["kernel"].get("package"))
+    cpio.add_file(f"lib/modules/{kver}/{KMOD_GUEST_PATH}", module)
     cpio.add_file(f"{SHARE}/cpuinfo", cpuinfo())
     board = manifest.get("build", {}).get("board", "myd-lr3576")
     for rel, data in device_tree(board, serial_number(manifest)).items():

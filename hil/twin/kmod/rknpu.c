@@ -64,7 +64,7 @@ int devfreq_remove_governor(struct devfreq_governor *governor);
 
 static char *driver_version = "0.9.8";
 module_param(driver_version, charp, 0444);
-MODULE_PARM_DESC(driver_version, "RKNPU driver version shown by the twin");
+MODULE_PARM_DESC(driver_version, "driver version");
 static unsigned long npu_freq_cap;
 module_param(npu_freq_cap, ulong, 0444);
 MODULE_PARM_DESC(npu_freq_cap, "highest NPU OPP in Hz (0: no cap)");
@@ -624,10 +624,11 @@ static int rknpu_probe(struct platform_device *pdev)
 		return ret;
 	npu_devfreq_target(dev, &r->current_freq, 0);
 	npu_devfreq_profile.initial_freq = r->current_freq;
-	r->devfreq = devm_devfreq_add_device(dev, &npu_devfreq_profile, "rknpu_ondemand", r);
+	r->devfreq = devfreq_add_device(dev, &npu_devfreq_profile, "rknpu_ondemand", r);
 	if (IS_ERR(r->devfreq)) {
 		ret = PTR_ERR(r->devfreq);
 		r->devfreq = NULL;
+		dev_pm_opp_remove_all_dynamic(dev);
 		dev_err(dev, LOG_TAG ": failed to add devfreq: %d\n", ret);
 		return ret;
 	}
@@ -648,6 +649,10 @@ static int rknpu_remove(struct platform_device *pdev)
 
 	debugfs_remove_recursive(r->debugfs_dir);
 	proc_remove(r->procfs_dir);
+	devfreq_remove_device(r->devfreq);
+	/* the OPP table outlives the device unless removed: a reload would find it */
+	dev_pm_opp_remove_all_dynamic(&pdev->dev);
+	npu = NULL;
 	return 0;
 }
 
@@ -657,6 +662,7 @@ struct simple_devfreq {
 	unsigned long init_hz;
 	const char *governor;
 	unsigned long cur;
+	struct devfreq *devfreq;
 	struct devfreq_dev_profile profile;
 };
 
@@ -716,10 +722,24 @@ static int simple_probe(struct platform_device *pdev)
 	s->profile.target = simple_target;
 	s->profile.get_cur_freq = simple_cur_freq;
 	s->profile.get_dev_status = simple_status;
-	df = devm_devfreq_add_device(dev, &s->profile, s->governor, NULL);
+	df = devfreq_add_device(dev, &s->profile, s->governor, NULL);
 	if (IS_ERR(df))
-		df = devm_devfreq_add_device(dev, &s->profile, "userspace", NULL);
-	return PTR_ERR_OR_ZERO(df);
+		df = devfreq_add_device(dev, &s->profile, "userspace", NULL);
+	if (IS_ERR(df)) {
+		dev_pm_opp_remove_all_dynamic(dev);
+		return PTR_ERR(df);
+	}
+	s->devfreq = df;
+	return 0;
+}
+
+static int simple_remove(struct platform_device *pdev)
+{
+	struct simple_devfreq *s = platform_get_drvdata(pdev);
+
+	devfreq_remove_device(s->devfreq);
+	dev_pm_opp_remove_all_dynamic(&pdev->dev);
+	return 0;
 }
 
 static const struct platform_device_id rknpu_ids[] = { { "27700000.npu", 0 }, {} };
@@ -734,11 +754,13 @@ static struct platform_driver rknpu_driver = {
 };
 static struct platform_driver mali_driver = {
 	.probe = simple_probe,
+	.remove = simple_remove,
 	.id_table = mali_ids,
 	.driver = { .name = "mali" },
 };
 static struct platform_driver dmc_driver = {
 	.probe = simple_probe,
+	.remove = simple_remove,
 	.id_table = dmc_ids,
 	.driver = { .name = "rockchip-dmc" },
 };
@@ -1462,7 +1484,7 @@ static void __exit rknpu_twin_exit(void)
 module_init(rknpu_twin_init);
 module_exit(rknpu_twin_exit);
 
-MODULE_DESCRIPTION("RK3576 SoC surface of the rk3576-hil virtual bench");
+MODULE_DESCRIPTION("RKNPU driver");
 MODULE_LICENSE("GPL");
 MODULE_VERSION("0.9.8");
 MODULE_INFO(intree, "Y");
