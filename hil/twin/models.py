@@ -7,7 +7,8 @@ The demo stand-ins (``guest/standin/rkllm-demo``) read them with busybox awk.
 
 File layout (both kinds): a text header of ``key=value`` lines between a magic line and a
 line ``end``, NUL padding to a 4 KiB boundary, then deterministic filler (SHAKE-256 of the
-model name) up to the file size. The stand-in reads at most ``HEADER_LIMIT`` bytes.
+model name) up to the file size. The header has no NUL byte (busybox awk ends a line
+there) and fits in ``HEADER_LIMIT`` bytes; the stand-in stops reading at ``end``.
 
 ``.rkllm`` header::
 
@@ -335,8 +336,6 @@ def rkllm_bytes(spec: ModelSpec, pictures_dir: Path = PICTURES_DIR) -> bytes:
             raise ValueError("answers cannot contain tabs")
         tokens = _US.join(_escape(t) for t in tokenize(text))
         lines.append(f"@\t{kind}\t{key1}\t{key2}\t{sel}\t{tokens}")
-    head = MAGIC_RKLLM[:-1].decode()
-    assert lines[0] == head
     data = _header(lines)
     return data + _filler(spec.name + ".rkllm", fam.llm_kib * 1024 - len(data))
 

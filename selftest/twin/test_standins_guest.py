@@ -1,0 +1,127 @@
+"""The RKLLM demo stand-ins on a booted twin: deployed over SFTP as the suite will, run
+over SSH, observed from outside: their output, exit status, dmesg and the bench faults
+that act on them (decode-slow, oom-kill).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+
+from hil.twin import models, standins
+from hil.paths import IMAGES_DIR
+from hil.pictures import sha256_file
+from selftest.twin.conftest import run, ssh_client
+
+REMOTE = "/userdata/rkllm"
+PICTURE = IMAGES_DIR / "pictures" / "red-circle.png"
+
+
+def _put_tree(sftp, local: Path, remote: str) -> None:
+    try:
+        sftp.mkdir(remote)
+    except OSError:
+        pass
+    for path in sorted(local.iterdir()):
+        target = f"{remote}/{path.name}"
+        if path.is_dir():
+            _put_tree(sftp, path, target)
+        else:
+            sftp.put(str(path), target)
+            sftp.chmod(target, path.stat().st_mode & 0o777)
+
+
+@pytest.fixture(scope="module")
+def board(start_bench, tmp_path_factory):
+    """A booted twin-good board with the 1.2.1 demo bundle, models and a picture deployed."""
+    bench = start_bench(boards=1, timescale=0.05)
+    bench.call("GET", "/outlet/1/1")
+    local = tmp_path_factory.mktemp("deploy")
+    standins.write_bundle(local, "1.2.1")
+    models.write_models(local / "models", ["qwen2-vl-2b-w4a16-rk3576", "qwen2.5-vl-3b-w4a16-rk3576",
+                                           "qwen2-vl-2b-w8a8-rk3588"])
+    client = ssh_client(bench)
+    run(client, f"mkdir -p {REMOTE}")
+    sftp = client.open_sftp()
+    _put_tree(sftp, local, REMOTE)
+    sftp.put(str(PICTURE), f"{REMOTE}/picture.png")
+    yield bench, client
+    client.close()
+
+
+def demo(client, model: str, stdin: str, core_num: int = 2, env: str = "RKLLM_LOG_LEVEL=1") -> tuple[int, str]:
+    d = f"{REMOTE}/demo_Linux_aarch64"
+    m = f"{REMOTE}/models/{model}/{model}"
+    cmd = (f"cd {d} && printf '{stdin}' | {env} LD_LIBRARY_PATH=./lib ./demo {REMOTE}/picture.png "
+           f"{m}-vision.rknn {m}.rkllm 128 512 {core_num}")
+    return run(client, cmd, timeout=120)
+
+
+def decode_rates(out: str) -> list[float]:
+    return [float(m.group(1)) for m in re.finditer(r"^I rkllm:\s+Generate\s+[\d.]+\s+\d+\s+[\d.]+\s+([\d.]+)", out, re.M)]
+
+
+def test_demo_answers_the_picture_with_1_2_1_log_format(board):
+    _, client = board
+    rc, out = demo(client, "qwen2-vl-2b-w4a16-rk3576", "0\\nexit\\n")
+    assert rc == 0, out[-1500:]
+    assert "I rkllm: rkllm-runtime version: 1.2.1, rknpu driver version: 0.9.8, platform: RK3576" in out
+    assert re.search(r"I rkllm: rkllm-toolkit version: \S+, max_context_limit: 4096, npu_core_num: 2, "
+                     r"target_platform: RK3576, model_dtype: W4A16", out)
+    llm = models.rkllm_bytes(models.MODELS["qwen2-vl-2b-w4a16-rk3576"])
+    expected = models.answer(llm, "<image>What is in the image?", sha256_file(PICTURE))
+    assert "robot: " + expected.strip()[:40] in out
+    assert "I rkllm:  Peak Memory Usage (GB)" in out
+    assert re.search(r"^I rkllm: -{86}$", out, re.M)
+    rate = decode_rates(out)[0]
+    assert 13.0 < rate < 16.0, f"decode {rate} tok/s is not near the published 14.57"
+
+
+def test_embed_size_mismatch_segfaults_like_the_1_2_1_demo(board):
+    _, client = board
+    rc, out = demo(client, "qwen2.5-vl-3b-w4a16-rk3576", "0\\nexit\\n")
+    assert rc == 139, out[-800:]
+    assert "main: ImgEnc Model loaded in" in out
+
+
+def test_rk3588_model_fails_init(board):
+    _, client = board
+    rc, out = demo(client, "qwen2-vl-2b-w8a8-rk3588", "exit\\n")
+    assert "target_platform: RK3588" in out
+    assert "rkllm init failed" in out and rc != 0
+
+
+def test_core_num_3_prints_the_mask_error_and_carries_on(board):
+    _, client = board
+    rc, out = demo(client, "qwen2-vl-2b-w4a16-rk3576", "exit\\n", core_num=3)
+    assert re.search(r"E RKNN: \[\d\d:\d\d:\d\d\.\d{3}\] rknn_set_core_mask: unavailable core mask found for "
+                     r"current platform! max core mask = 3", out)
+    assert rc == 0
+
+
+def test_decode_slow_fault_slows_decoding(board):
+    bench, client = board
+    base = [r for _ in range(3) for r in decode_rates(demo(client, "qwen2-vl-2b-w4a16-rk3576", "0\\nexit\\n")[1])]
+    bench.call("PUT", "/fault/1/decode-slow", b"30")
+    try:
+        run(client, "i=0; while [ ! -e /run/twin/fault/decode-slow ] && [ $i -lt 50 ]; do i=$((i+1)); usleep 100000; done")
+        slow = [r for _ in range(3) for r in decode_rates(demo(client, "qwen2-vl-2b-w4a16-rk3576", "0\\nexit\\n")[1])]
+    finally:
+        bench.call("DELETE", "/fault/1/decode-slow")
+    ratio = statistics.median(slow) / statistics.median(base)
+    assert 0.62 < ratio < 0.78, f"decode-slow 30 gave a ratio of {ratio:.2f}"
+
+
+def test_oom_kill_fault(board):
+    bench, client = board
+    bench.call("PUT", "/fault/1/oom-kill", b"1")
+    try:
+        run(client, "i=0; while [ ! -e /run/twin/fault/oom-kill ] && [ $i -lt 50 ]; do i=$((i+1)); usleep 100000; done")
+        rc, out = demo(client, "qwen2-vl-2b-w4a16-rk3576", "0\\nexit\\n")
+    finally:
+        bench.call("DELETE", "/fault/1/oom-kill")
+    assert rc == 137, out[-500:]
+    assert re.search(r"Out of memory: Killed process \d+ \(demo\)", run(client, "dmesg | tail -5")[1])
