@@ -182,6 +182,8 @@ def build(force: bool = False, out: Path | None = None) -> dict:
     kernel_pkg = packages[0]["package"]
     kver = kernel_pkg.removeprefix("linux-image-")
     kernel = (root / "boot" / f"vmlinuz-{kver}").read_bytes()
+    surface.ensure_host_packages()
+    surface.prepare(apt, kver, out, packages[0]["version"])
     uboot = _patch_uboot((root / "usr/lib/u-boot/qemu_arm64/u-boot.bin").read_bytes())
     (out / "u-boot.bin").write_bytes(uboot)
 

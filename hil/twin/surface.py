@@ -27,7 +27,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from hil.paths import cache_dir
 from hil.twin.aptfetch import PrivateApt, extract
 from hil.twin.cpio import CpioWriter
 
@@ -172,15 +171,16 @@ def missing_host_packages() -> list[str]:
 
 
 def ensure_host_packages() -> list[str]:
-    """Install what building the module needs (root, apt); returns what was installed."""
+    """Install what building the module needs (apt-get, through sudo unless root); returns what it installed."""
     missing = missing_host_packages()
     if not missing:
         return []
-    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-E"]
+    cmd = [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env, check=False)
+    if proc.returncode != 0:  # stale lists: update once and retry
+        subprocess.run([*sudo, "apt-get", "update", "-q"], capture_output=True, env=env, check=False)
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise SurfaceError(f"could not install {' '.join(missing)}: {proc.stderr.strip()[-2000:]}")
@@ -303,13 +303,9 @@ def prepare(apt: PrivateApt, kver: str, out: Path, kernel_version: str | None = 
     return _modules[kver]
 
 
-def _module_for(kver: str, kernel_version: str | None) -> bytes:
+def _module_for(kver: str) -> bytes:
     if kver not in _modules:
-        # build.py did not call prepare(): use the default cache, whose apt lists it just updated
-        apt = PrivateApt(cache_dir() / "apt")
-        if not (apt.root / "lists").is_dir():
-            apt.update()
-        prepare(apt, kver, cache_dir() / "twin", kernel_version)
+        raise SurfaceError(f"the rknpu module for {kver} was not built: call surface.prepare() first")
     return _modules[kver]
 
 
@@ -319,7 +315,7 @@ def _module_for(kver: str, kernel_version: str | None) -> bytes:
 def add_files(cpio: CpioWriter, manifest: dict) -> None:
     """Add the surface's guest files for one image."""
     kver = manifest["kernel"]["release"]
-    module = _module_for(kver, manifest["kernel"].get("package"))
+    module = _module_for(kver)
     cpio.add_file(f"lib/modules/{kver}/{KMOD_GUEST_PATH}", module)
     cpio.add_file(f"{SHARE}/cpuinfo", cpuinfo())
     board = manifest.get("build", {}).get("board", "myd-lr3576")

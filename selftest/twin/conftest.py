@@ -97,3 +97,11 @@ def run(client: paramiko.SSHClient, cmd: str, timeout: float = 30.0) -> tuple[in
     _, stdout, _ = client.exec_command(cmd + " 2>&1", timeout=timeout)
     out = stdout.read().decode(errors="replace")
     return stdout.channel.recv_exit_status(), out
+
+
+def wait_in_guest(client: paramiko.SSHClient, condition: str, timeout: float = 10.0) -> None:
+    """Poll a shell condition on the board until it holds; fail after timeout."""
+    tries = max(1, int(timeout / 0.1))
+    rc, out = run(client, f"i=0; until {condition}; do i=$((i+1)); [ $i -ge {tries} ] && exit 1; usleep 100000; done",
+                  timeout=timeout + 10)
+    assert rc == 0, f"condition {condition!r} did not hold within {timeout} s on the board {out}"

@@ -158,8 +158,26 @@ def test_maskrom_button_needs_loader_download(bench, target, twin_images):
         assert flash.await_loader(timeout=10) == "Maskrom"
         status, body = bench.call("PUT", "/usb/1/image", (twin_images / "twin-good.img").read_bytes())
         assert status == 409 and b"download the loader" in body
-        flash.flash(str(twin_images / "twin-good.img"))  # the driver runs db first
+        flash.flash(str(twin_images / "twin-rkllm-1.3.0.img"))  # the driver runs db first
     finally:
         button.set(False)
-    flash.reset()
-    assert target.get_driver("ShellDriver").run_check("hostname") == ["myd-lr3576"]
+    # Released button and a power cycle: the board boots what was flashed.
+    target.get_driver("PowerProtocol").cycle()
+    shell = target.get_driver("ShellDriver")
+    assert shell.run_check("grep BUILD_IMAGE /etc/build-info") == ["BUILD_IMAGE=twin-rkllm-1.3.0"]
+
+
+def test_rest_power_model_drives_the_same_outlet(bench, tmp_path):
+    """The outlet also speaks labgrid's `rest` model (PUT 1/0, GET state)."""
+    env_file = tmp_path / "rest.yaml"
+    env_file.write_text(
+        "targets:\n  main:\n    resources:\n      NetworkPowerPort:\n        model: rest\n"
+        f"        host: 'http://127.0.0.1:{bench.config.base_port}/outlet/{{index}}'\n        index: 1\n"
+        "    drivers:\n      NetworkPowerDriver: {delay: 0.1}\n")
+    target = Environment(str(env_file)).get_target("main")
+    power = target.get_driver("PowerProtocol")
+    power.off()
+    assert power.get() is False and bench.board()["mode"] == "off"
+    power.on()
+    assert power.get() is True and bench.board()["mode"] in ("booting", "running")
+    target.cleanup()

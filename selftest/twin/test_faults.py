@@ -9,10 +9,13 @@ import os
 import socket
 import subprocess
 import sys
+import time
+
+import paramiko
 
 import pytest
 
-from selftest.twin.conftest import run, ssh_client
+from selftest.twin.conftest import run, ssh_client, wait_in_guest
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +27,13 @@ def power_cycle(bench, tap_factory):
     bench.call("GET", "/outlet/1/0")
     tap = tap_factory(bench.ports()["console"])
     bench.call("GET", "/outlet/1/1")
+    return tap
+
+
+def boot(bench, tap_factory):
+    """Power-cycle and wait for the login prompt; returns the console tap."""
+    tap = power_cycle(bench, tap_factory)
+    tap.wait_for(r"login:", timeout=30)
     return tap
 
 
@@ -57,20 +67,30 @@ def test_boot_hang_gives_a_silent_console(bench, console_tap):
 
 
 def test_kernel_panic_at_run_time(bench, console_tap):
-    tap = power_cycle(bench, console_tap)
-    tap.wait_for(r"login:", timeout=30)
+    tap = boot(bench, console_tap)
     mark = tap.mark()
     bench.call("PUT", "/fault/1/kernel-panic", b"1")
     tap.wait_for(r"Kernel panic - not syncing", timeout=20, start=mark)
 
 
 def test_ssh_down_and_back(bench, console_tap):
-    tap = power_cycle(bench, console_tap)
-    tap.wait_for(r"login:", timeout=30)
+    tap = boot(bench, console_tap)
     ssh_client(bench).close()
     bench.call("PUT", "/fault/1/ssh-down", b"1")
-    with pytest.raises((OSError, Exception)):
-        ssh_client(bench, timeout=5)
+    deadline = time.monotonic() + 15
+    while True:  # the guest applies the fault asynchronously: wait until SSH is refused
+        try:
+            with socket.create_connection(("127.0.0.1", bench.ports()["ssh"]), timeout=2) as s:
+                s.settimeout(2)
+                banner = s.recv(64)
+        except OSError:
+            banner = b""
+        if not banner.startswith(b"SSH-"):
+            break
+        assert time.monotonic() < deadline, "SSH still answers 15 s after the ssh-down fault"
+        time.sleep(0.2)
+    with pytest.raises((OSError, paramiko.SSHException)):
+        ssh_client(bench, timeout=3)  # and it stays down
     bench.call("DELETE", "/fault/1/ssh-down")
     client = ssh_client(bench, timeout=30)
     assert run(client, "echo back")[1].strip() == "back"
@@ -87,8 +107,7 @@ def test_serial_garbage(bench, console_tap):
 
 
 def test_spontaneous_reboot(bench, console_tap):
-    tap = power_cycle(bench, console_tap)
-    tap.wait_for(r"login:", timeout=30)
+    tap = boot(bench, console_tap)
     mark = tap.mark()
     bench.call("PUT", "/fault/1/spontaneous-reboot", b"2")
     tap.wait_for(r"U-Boot 20\d\d", timeout=15, start=mark)
@@ -97,16 +116,17 @@ def test_spontaneous_reboot(bench, console_tap):
 
 
 def test_userdata_full(bench, console_tap):
-    tap = power_cycle(bench, console_tap)
-    tap.wait_for(r"login:", timeout=30)
+    tap = boot(bench, console_tap)
     client = ssh_client(bench)
     try:
         bench.call("PUT", "/fault/1/userdata-full", b"1")
-        rc, out = run(client, "i=0; while [ ! -e /run/twin/fault/userdata-full ] && [ $i -lt 600 ]; do i=$((i+1)); usleep 100000; done; df /userdata | awk 'NR==2{print $4}'; dd if=/dev/zero of=/userdata/x bs=1M count=8", timeout=90)
+        wait_in_guest(client, "[ -e /run/twin/fault/userdata-full ]", timeout=60)
+        rc, out = run(client, "df /userdata | awk 'NR==2{print $4}'; dd if=/dev/zero of=/userdata/x bs=1M count=8")
         assert rc != 0 and "No space left on device" in out, out
         assert out.split()[0] == "0"  # df: nothing available
         bench.call("DELETE", "/fault/1/userdata-full")
-        rc, out = run(client, "i=0; while [ -e /run/twin/fault/userdata-full ] && [ $i -lt 100 ]; do i=$((i+1)); usleep 100000; done; rm -f /userdata/x; dd if=/dev/zero of=/userdata/x bs=1M count=8 && rm /userdata/x")
+        wait_in_guest(client, "[ ! -e /run/twin/fault/userdata-full ]")
+        rc, out = run(client, "rm -f /userdata/x; dd if=/dev/zero of=/userdata/x bs=1M count=8 && rm /userdata/x")
         assert rc == 0, out
     finally:
         client.close()
@@ -116,21 +136,18 @@ def test_userdata_full(bench, console_tap):
 def test_guest_faults_reach_the_guest(bench, console_tap, fault, value):
     """Faults the inference stand-ins and the SoC surface act on arrive in the guest, and
     survive a reboot (the bench re-sends them when the guest agent starts)."""
-    tap = power_cycle(bench, console_tap)
-    tap.wait_for(r"login:", timeout=30)
+    tap = boot(bench, console_tap)
     client = ssh_client(bench)
     bench.call("PUT", f"/fault/1/{fault}", value.encode())
-    rc, out = run(client, f"i=0; while [ ! -e /run/twin/fault/{fault} ] && [ $i -lt 50 ]; do i=$((i+1)); usleep 100000; done; cat /run/twin/fault/{fault}")
-    assert out.strip() == value
+    wait_in_guest(client, f"[ -e /run/twin/fault/{fault} ]")
+    assert run(client, f"cat /run/twin/fault/{fault}")[1].strip() == value
     client.close()
-    tap = power_cycle(bench, console_tap)
-    tap.wait_for(r"login:", timeout=30)
+    tap = boot(bench, console_tap)
     client = ssh_client(bench)
-    rc, out = run(client, f"i=0; while [ ! -e /run/twin/fault/{fault} ] && [ $i -lt 50 ]; do i=$((i+1)); usleep 100000; done; cat /run/twin/fault/{fault}")
-    assert out.strip() == value
+    wait_in_guest(client, f"[ -e /run/twin/fault/{fault} ]")
+    assert run(client, f"cat /run/twin/fault/{fault}")[1].strip() == value
     bench.call("DELETE", f"/fault/1/{fault}")
-    rc, out = run(client, f"i=0; while [ -e /run/twin/fault/{fault} ] && [ $i -lt 50 ]; do i=$((i+1)); usleep 100000; done; ls /run/twin/fault")
-    assert fault not in out
+    wait_in_guest(client, f"[ ! -e /run/twin/fault/{fault} ]")
     client.close()
 
 

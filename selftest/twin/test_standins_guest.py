@@ -14,7 +14,7 @@ import pytest
 from hil.twin import models, standins
 from hil.paths import IMAGES_DIR
 from hil.pictures import sha256_file
-from selftest.twin.conftest import run, ssh_client
+from selftest.twin.conftest import run, ssh_client, wait_in_guest
 
 REMOTE = "/userdata/rkllm"
 PICTURE = IMAGES_DIR / "pictures" / "red-circle.png"
@@ -107,7 +107,7 @@ def test_decode_slow_fault_slows_decoding(board):
     base = [r for _ in range(3) for r in decode_rates(demo(client, "qwen2-vl-2b-w4a16-rk3576", "0\\nexit\\n")[1])]
     bench.call("PUT", "/fault/1/decode-slow", b"30")
     try:
-        run(client, "i=0; while [ ! -e /run/twin/fault/decode-slow ] && [ $i -lt 50 ]; do i=$((i+1)); usleep 100000; done")
+        wait_in_guest(client, "[ -e /run/twin/fault/decode-slow ]")
         slow = [r for _ in range(3) for r in decode_rates(demo(client, "qwen2-vl-2b-w4a16-rk3576", "0\\nexit\\n")[1])]
     finally:
         bench.call("DELETE", "/fault/1/decode-slow")
@@ -119,7 +119,7 @@ def test_oom_kill_fault(board):
     bench, client = board
     bench.call("PUT", "/fault/1/oom-kill", b"1")
     try:
-        run(client, "i=0; while [ ! -e /run/twin/fault/oom-kill ] && [ $i -lt 50 ]; do i=$((i+1)); usleep 100000; done")
+        wait_in_guest(client, "[ -e /run/twin/fault/oom-kill ]")
         rc, out = demo(client, "qwen2-vl-2b-w4a16-rk3576", "0\\nexit\\n")
     finally:
         bench.call("DELETE", "/fault/1/oom-kill")
