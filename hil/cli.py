@@ -117,10 +117,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hil.images import ManifestError
+    from hil.twin.aptfetch import AptError
+    from hil.twin.build import BuildError
+    from hil.twin.surface import SurfaceError
+
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (bench.BenchError, OSError) as e:
+    except (bench.BenchError, AptError, BuildError, SurfaceError, ManifestError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

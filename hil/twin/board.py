@@ -308,8 +308,8 @@ class VirtualBoard:
             raise BoardError(f"unknown fault {name!r}; known faults: {', '.join(sorted(FAULTS))}")
         with self._lock:
             self.faults[name] = value
-            if name == "serial-garbage":
-                self.console.garbage_rate = min(1.0, float(value or 1) / 100 if float(value or 1) > 1 else 0.3)
+            if name == "serial-garbage":  # value: percent of output chunks that get line noise
+                self.console.garbage_rate = min(100.0, max(1.0, float(value if value != "1" else 30))) / 100
             elif name == "spontaneous-reboot" and self.mode in ("booting", "running"):
                 self._arm_reboot_timer()
             elif name in GUEST_FAULTS:

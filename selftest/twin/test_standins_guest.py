@@ -125,3 +125,26 @@ def test_oom_kill_fault(board):
         bench.call("DELETE", "/fault/1/oom-kill")
     assert rc == 137, out[-500:]
     assert re.search(r"Out of memory: Killed process \d+ \(demo\)", run(client, "dmesg | tail -5")[1])
+
+
+def test_npu_load_and_temperature_rise_while_the_demo_runs(board):
+    """Sampled from debugfs and the thermal zone during a run, as eval_perf_watch_npu.sh does."""
+    _, client = board
+    d = f"{REMOTE}/demo_Linux_aarch64"
+    m = f"{REMOTE}/models/qwen2-vl-2b-w4a16-rk3576/qwen2-vl-2b-w4a16-rk3576"
+    zone = "$(grep -l npu-thermal /sys/class/thermal/thermal_zone*/type | head -1 | xargs dirname)"
+    script = (
+        f"z={zone}; t0=$(cat $z/temp); "
+        f"(cd {d} && printf '0\\n0\\nexit\\n' | LD_LIBRARY_PATH=./lib ./demo {REMOTE}/picture.png {m}-vision.rknn "
+        f"{m}.rkllm 128 512 2 > /tmp/demo.out 2>&1) & pid=$!; max0=0; max1=0; tmax=$t0; "
+        "while kill -0 $pid 2>/dev/null; do "
+        "  set -- $(awk -F'[:%, ]+' '/NPU load:/ {print $4, $6}' /sys/kernel/debug/rknpu/load); "
+        "  [ \"$1\" -gt $max0 ] && max0=$1; [ \"$2\" -gt $max1 ] && max1=$2; "
+        "  t=$(cat $z/temp); [ $t -gt $tmax ] && tmax=$t; usleep 50000; done; "
+        "echo $max0 $max1 $t0 $tmax; cat /sys/kernel/debug/rknpu/load"
+    )
+    rc, out = run(client, script, timeout=120)
+    core0, core1, t0, tmax = (int(x) for x in out.split()[:4])
+    assert core0 >= 50 and core1 >= 50, f"NPU load never showed: {out}"
+    assert tmax > t0, f"npu-thermal did not rise under load: {t0} -> {tmax}"
+    assert out.rstrip().endswith("Core0:  0%, Core1:  0%,"), f"load not back to idle after the run: {out}"
