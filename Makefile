@@ -9,7 +9,7 @@ setup:
 
 # Main job: the qualification suite against the virtual bench, report in $(RESULTS)/.
 qualify: setup
-	@mkdir -p $(RESULTS)
+	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	.venv/bin/pytest --lg-env env/twin.yaml tests \
 		--junitxml=$(RESULTS)/junit.xml --lg-log=$(RESULTS)/console -v $(PYTEST_ARGS)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -59,7 +58,6 @@ class VirtualBoard:
         self.loader_ready = False  # maskrom needs the loader downloaded (db) before writes
         self.faults: dict[str, str] = {}
         self.boots = 0
-        self.powered_at: float | None = None
         self._reboot_timer: threading.Timer | None = None
         self._loader_requested = -1  # generation whose guest asked for "reboot loader"
         self.console = ConsoleServer(host, console_port, self.write_serial)
@@ -81,10 +79,10 @@ class VirtualBoard:
             if self.mode == "maskrom" and not self.loader_ready:
                 raise BoardError(f"board {self.index} is in maskrom: download the loader (db) before writing")
             image = firmware.read(data_path)  # raises FirmwareError with the reason
-            self._install(image, data_path, wipe_userdata)
+            self._install(image, wipe_userdata)
             return image["manifest"]
 
-    def _install(self, image: dict, source: Path, wipe_userdata: bool) -> None:
+    def _install(self, image: dict, wipe_userdata: bool) -> None:
         self.emmc.mkdir(parents=True, exist_ok=True)
         for name, key in (("Image", "kernel"), ("initrd.img", "initrd")):
             tmp = self.emmc / (name + ".tmp")
@@ -92,8 +90,6 @@ class VirtualBoard:
             tmp.replace(self.emmc / name)
         (self.emmc / "cmdline").write_text(image["cmdline"] + "\n")
         (self.emmc / "manifest.json").write_text(json.dumps(image["manifest"], indent=2) + "\n")
-        if source != self.emmc / "boot.img":
-            shutil.copyfile(source, self.emmc / "boot.img")
         if wipe_userdata or not (self.emmc / "userdata.img").exists():
             self._format_userdata()
 
@@ -109,7 +105,7 @@ class VirtualBoard:
         """Factory flash: put an image in eMMC when there is none (or when forced)."""
         with self._lock:
             if force or self.image is None:
-                self._install(firmware.read(image_path), image_path, wipe_userdata=force)
+                self._install(firmware.read(image_path), wipe_userdata=force)
 
     # -- power ----------------------------------------------------------------------------
     def set_power(self, on: bool) -> None:
@@ -119,9 +115,8 @@ class VirtualBoard:
             self.power = on
             if not on:
                 self._stop_qemu()
-                self.mode, self.loader_ready, self.powered_at = "off", False, None
+                self.mode, self.loader_ready = "off", False
                 return
-            self.powered_at = time.monotonic()
             if self.maskrom_button:
                 # BootROM sees the button: no boot, the SoC enumerates as a maskrom device.
                 self.mode, self.loader_ready = "maskrom", False
@@ -129,7 +124,7 @@ class VirtualBoard:
             try:
                 self._start_qemu()
             except BoardError:
-                self.power, self.powered_at = False, None
+                self.power = False
                 raise
 
     def reset_device(self) -> None:

@@ -74,7 +74,7 @@ def test_kernel_panic_at_run_time(bench, console_tap):
 
 
 def test_ssh_down_and_back(bench, console_tap):
-    tap = boot(bench, console_tap)
+    boot(bench, console_tap)
     ssh_client(bench).close()
     bench.call("PUT", "/fault/1/ssh-down", b"1")
     deadline = time.monotonic() + 15
@@ -116,7 +116,7 @@ def test_spontaneous_reboot(bench, console_tap):
 
 
 def test_userdata_full(bench, console_tap):
-    tap = boot(bench, console_tap)
+    boot(bench, console_tap)
     client = ssh_client(bench)
     try:
         bench.call("PUT", "/fault/1/userdata-full", b"1")
@@ -136,13 +136,13 @@ def test_userdata_full(bench, console_tap):
 def test_guest_faults_reach_the_guest(bench, console_tap, fault, value):
     """Faults the inference stand-ins and the SoC surface act on arrive in the guest, and
     survive a reboot (the bench re-sends them when the guest agent starts)."""
-    tap = boot(bench, console_tap)
+    boot(bench, console_tap)
     client = ssh_client(bench)
     bench.call("PUT", f"/fault/1/{fault}", value.encode())
     wait_in_guest(client, f"[ -e /run/twin/fault/{fault} ]")
     assert run(client, f"cat /run/twin/fault/{fault}")[1].strip() == value
     client.close()
-    tap = boot(bench, console_tap)
+    boot(bench, console_tap)
     client = ssh_client(bench)
     wait_in_guest(client, f"[ -e /run/twin/fault/{fault} ]")
     assert run(client, f"cat /run/twin/fault/{fault}")[1].strip() == value
