@@ -115,6 +115,7 @@ def main() -> None:
             bench.call("GET", "/outlet/2/0")
             raw = [raw_login(bench) for _ in range(runs)]
             env_file = bench.env_file(Path(tmp))
+            bench.acquire(1)
             lg = [labgrid_login(bench, env_file) for _ in range(runs)]
         finally:
             bench.stop()

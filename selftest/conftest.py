@@ -7,7 +7,6 @@ they never touch a bench the developer runs with ``hil twin up``.
 from __future__ import annotations
 
 import json
-import re
 import socket
 import urllib.request
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from hil.paths import REPO, twin_dir
 from hil.twin import bench as benchmod
+from hil.twin import lab
 
 TWIN_ENV = REPO / "env" / "twin.yaml"
 
@@ -64,17 +64,19 @@ class Bench:
         return json.loads(self.call("GET", f"/board/{n}")[1])
 
     def env_file(self, tmp_path: Path, board: int = 1) -> Path:
-        """env/twin.yaml as committed, pointed at this bench's ports."""
+        """env/twin.yaml as committed, pointed at this bench's coordinator and board."""
         text = TWIN_ENV.read_text()
-        p = self.ports(board)
-        text = text.replace("127.0.0.1:21000", f"127.0.0.1:{self.config.base_port}")
-        text = re.sub(r"port: 21011\b", f"port: {p['console']}", text)
-        text = re.sub(r"port: 21012\b", f"port: {p['ssh']}", text)
+        text = text.replace("coordinator_address: 127.0.0.1:21001",
+                            f"coordinator_address: 127.0.0.1:{benchmod.coordinator_port(self.config.base_port)}")
         text = text.replace("base_port: 21000", f"base_port: {self.config.base_port}")
-        text = text.replace("index: 1", f"index: {board}").replace("/maskrom/1", f"/maskrom/{board}")
+        text = text.replace("name: twin-1", f"name: twin-{board}")
         path = tmp_path / f"twin-{self.config.base_port}-{board}.yaml"
         path.write_text(text)
         return path
+
+    def acquire(self, board: int = 1) -> None:
+        """Hold the board's place for this user, as the suite does before it builds targets."""
+        lab.acquire(self.state["coordinator"], f"twin-{board}")
 
     def stop(self) -> None:
         benchmod.down(self.config.state_dir)

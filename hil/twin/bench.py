@@ -3,7 +3,8 @@
 ``hil twin up`` starts :func:`serve` as a background process and returns once the bench
 answers; ``hil twin down`` stops it and checks that no QEMU is left; ``hil twin status``
 reads the state file and asks the bench. Ports, for base port B and board n:
-HTTP API B, console B+10n+1, SSH B+10n+2.
+HTTP API B, labgrid coordinator B+1, console B+10n+1, SSH B+10n+2. Board n is labgrid
+place ``twin-n``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import attr
 from hil.paths import bench_dir, twin_dir
 from hil.twin.api import BenchHTTPServer
 from hil.twin.board import VirtualBoard
+from hil.twin.build import ROOT_PASSWORD
+from hil.twin.lab import LabError, LabServices, board_resources, place_name
 
 log = logging.getLogger("hil.twin.bench")
 
@@ -40,6 +43,10 @@ class BenchError(RuntimeError):
 
 def ports(base: int, index: int) -> dict:
     return {"console": base + 10 * index + 1, "ssh": base + 10 * index + 2}
+
+
+def coordinator_port(base: int) -> int:
+    return base + 1
 
 
 @attr.s(frozen=True, kw_only=True)
@@ -84,6 +91,7 @@ def serve(config: BenchConfig) -> None:
         for port in ports(config.base_port, n).values():
             _check_free(config.host, port)
     _check_free(config.host, config.base_port)
+    _check_free(config.host, coordinator_port(config.base_port))
     host_key = (twin_dir() / "ssh_host_ed25519_key.pub").read_text().strip()
     boards = {}
     for n in range(1, config.boards + 1):
@@ -97,7 +105,18 @@ def serve(config: BenchConfig) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server.serve_in_thread()
+    coordinator = f"{config.host}:{coordinator_port(config.base_port)}"
+    lab = LabServices(config.state_dir / "lab", coordinator, {
+        n: board_resources(config.url, config.host, ports(config.base_port, n), n, ROOT_PASSWORD) for n in boards})
+    try:
+        lab.start()
+    except LabError:
+        server.shutdown()
+        for board in boards.values():
+            board.close()
+        raise
     state = {"pid": os.getpid(), "url": config.url, "host": config.host, "base_port": config.base_port,
+             "coordinator": coordinator, "places": [place_name(n) for n in boards],
              "boards": {n: ports(config.base_port, n) for n in boards}, "timescale": config.timescale,
              "host_key": host_key}
     (config.state_dir / "state.json").write_text(json.dumps(state, indent=2) + "\n")
@@ -105,6 +124,7 @@ def serve(config: BenchConfig) -> None:
     try:
         stop.wait()
     finally:
+        lab.stop()
         server.shutdown()
         for board in boards.values():
             board.close()
@@ -176,7 +196,7 @@ def down(state_dir: Path | None = None) -> bool:
     state_dir = Path(state_dir or bench_dir())
     state = read_state(state_dir)
     if not state:
-        _reap_qemu(state_dir)
+        _reap_children(state_dir)
         return False
     os.kill(state["pid"], signal.SIGTERM)
     deadline = time.monotonic() + DOWN_TIMEOUT
@@ -186,17 +206,19 @@ def down(state_dir: Path | None = None) -> bool:
         time.sleep(0.05)
     else:
         os.kill(state["pid"], signal.SIGKILL)
-    _reap_qemu(state_dir)
+    _reap_children(state_dir)
     (state_dir / "state.json").unlink(missing_ok=True)
     return True
 
 
-def _reap_qemu(state_dir: Path) -> None:
-    """Kill any QEMU whose pidfile is still in the bench directory (a bench killed hard)."""
-    for pidfile in state_dir.glob("board-*/run/qemu.pid"):
+def _reap_children(state_dir: Path) -> None:
+    """Kill any QEMU, coordinator or exporter whose pidfile is still in the bench directory
+    (left behind by a bench that was killed hard)."""
+    for pidfile in [*state_dir.glob("board-*/run/qemu.pid"), *state_dir.glob("lab/*.pid")]:
         try:
             pid = int(pidfile.read_text().strip())
-            if "qemu" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            if "qemu" in cmdline or "labgrid" in cmdline:
                 os.kill(pid, signal.SIGKILL)
         except (OSError, ValueError):
             pass
@@ -227,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
                          image=a.image, reflash=a.reflash, state_dir=a.state_dir or bench_dir())
     try:
         serve(config)
-    except BenchError as e:
+    except (BenchError, LabError) as e:
         log.error("%s", e)
         sys.exit(1)
 

@@ -1,0 +1,132 @@
+"""The bench's labgrid infrastructure: a coordinator and an exporter on loopback.
+
+A lab publishes its boards as labgrid places; users reach them through ``RemotePlace``
+with ``labgrid-client`` and ``pytest --lg-env``. The bench does the same: its exporter
+publishes each board's outlet, console, SSH service, maskrom button and rockusb loader
+as static resources in group ``twin-N``, and place ``twin-N`` matches that group.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+EXPORTER_NAME = "twin"
+READY_TIMEOUT = 30.0
+
+
+class LabError(RuntimeError):
+    """The coordinator or exporter did not come up; the message points at its log."""
+
+
+def place_name(index: int) -> str:
+    return f"twin-{index}"
+
+
+def board_resources(url: str, host: str, ports: dict, index: int, password: str) -> dict:
+    """The resources of one board, as labgrid's standard classes plus the project's loader."""
+    return {
+        "NetworkPowerPort": {"model": "simplerest", "host": f"{url}/outlet/{{index}}/{{value}}", "index": index},
+        "NetworkSerialPort": {"host": host, "port": ports["console"], "protocol": "raw", "speed": 115200},
+        "NetworkService": {"address": host, "port": ports["ssh"], "username": "root", "password": password},
+        "HttpDigitalOutput": {"url": f"{url}/maskrom/{index}", "body_asserted": "1", "body_deasserted": "0"},
+        "TwinUSBLoader": {"url": url, "index": index},
+    }
+
+
+class LabServices:
+    """Starts labgrid's coordinator and exporter for a bench and stops them with it."""
+
+    def __init__(self, workdir: Path, coordinator: str, boards: dict[int, dict]) -> None:
+        self.workdir = Path(workdir)
+        self.coordinator = coordinator
+        self.boards = boards  # index -> resources (see board_resources)
+        self._procs: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        coord_dir = self.workdir / "coordinator"
+        coord_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("places.yaml", "resources.yaml"):
+            (coord_dir / stale).unlink(missing_ok=True)
+        places = {
+            place_name(n): {
+                "comment": f"virtual RK3576 bench, board {n}",
+                "tags": {"board": "rk3576", "twin": str(n)},
+                "matches": [{"exporter": EXPORTER_NAME, "group": place_name(n), "cls": "*"}],
+            }
+            for n in self.boards
+        }
+        (coord_dir / "places.yaml").write_text(yaml.safe_dump(places))
+        exporter_cfg = self.workdir / "exporter.yaml"
+        exporter_cfg.write_text(yaml.safe_dump({place_name(n): res for n, res in self.boards.items()}))
+        env = {**os.environ, "GRPC_ENABLE_FORK_SUPPORT": "0", "PYTHONUNBUFFERED": "1"}
+        self._spawn([sys.executable, "-m", "labgrid.remote.coordinator", "-l", self.coordinator],
+                    coord_dir, "coordinator.log", env)
+        self._await(self.workdir / "coordinator.log", "Coordinator ready")
+        host = self.coordinator.rsplit(":", 1)[0]
+        self._spawn([sys.executable, "-m", "labgrid.remote.exporter", "-c", self.coordinator, "-n", EXPORTER_NAME,
+                     "--hostname", host, str(exporter_cfg)], self.workdir, "exporter.log", env)
+        self._await(self.workdir / "exporter.log", "Exporter ready")
+
+    def _spawn(self, cmd: list[str], cwd: Path, log_name: str, env: dict) -> None:
+        with open(self.workdir / log_name, "wb") as log:
+            proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self._procs.append(proc)
+        # lets 'hil twin down' clean up even after the bench itself was killed
+        (self.workdir / log_name).with_suffix(".pid").write_text(f"{proc.pid}\n")
+
+    def _await(self, log: Path, marker: str) -> None:
+        proc = self._procs[-1]
+        deadline = time.monotonic() + READY_TIMEOUT
+        while marker not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = "\n  ".join(log.read_text(errors="replace").strip().splitlines()[-5:])
+                self.stop()
+                raise LabError(f"labgrid {log.stem} did not become ready (see {log}):\n  {tail}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for proc in reversed(self._procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=5)
+        self._procs.clear()
+        for pidfile in self.workdir.glob("*.pid"):
+            pidfile.unlink()
+
+
+def labgrid_client(coordinator: str, place: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "labgrid.remote.client", "-x", coordinator, "-p", place, *args]
+    env = {**os.environ, "GRPC_ENABLE_FORK_SUPPORT": "0"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+
+
+def acquire(coordinator: str, place: str) -> bool:
+    """Acquire a place for this user; True if this call acquired it (and should release it).
+
+    A place this user already holds is fine; one held by somebody else is a LabError that
+    says who holds it.
+    """
+    proc = labgrid_client(coordinator, place, "acquire")
+    if proc.returncode == 0:
+        return True
+    if "You have already acquired place" in proc.stderr:
+        return False
+    raise LabError(f"cannot acquire place {place} at {coordinator}: {proc.stderr.strip().splitlines()[-1]}")
+
+
+def release(coordinator: str, place: str) -> None:
+    proc = labgrid_client(coordinator, place, "release")
+    if proc.returncode != 0:
+        raise LabError(f"cannot release place {place}: {proc.stderr.strip()}")
