@@ -40,6 +40,7 @@ class ImageManifest:
     rknn_runtime = attr.ib(validator=_version)
     npu_freq_cap_hz = attr.ib(default=None)
     boot_fault = attr.ib(default=None)
+    file = attr.ib(default=None)  # the image file, relative to the manifest; none: built by `hil twin build`
     path = attr.ib(default=None, eq=False)
 
     def __attrs_post_init__(self):
@@ -52,6 +53,23 @@ class ImageManifest:
 
     def as_dict(self) -> dict:
         return attr.asdict(self, filter=lambda a, _v: a.name != "path")
+
+
+def image_file(manifest: ImageManifest) -> Path:
+    """The file to flash for ``manifest``, with an error that says how to get it when missing."""
+    from hil.paths import twin_dir
+
+    if manifest.file:
+        path = Path(manifest.file)
+        if not path.is_absolute() and manifest.path is not None:
+            path = Path(manifest.path).parent / path
+        hint = f"put the image there or fix 'file:' in {manifest.path}"
+    else:
+        path = twin_dir() / "images" / f"{manifest.name}.img"
+        hint = "build the twin's images with 'hil twin build'"
+    if not path.is_file():
+        raise ManifestError(f"image file for {manifest.name!r} not found at {path}: {hint}")
+    return path
 
 
 def available(directory: Path = FIRMWARE_DIR) -> list[str]:

@@ -27,3 +27,8 @@ def bench_dir() -> Path:
     if os.environ.get("HIL_BENCH_DIR"):
         return Path(os.environ["HIL_BENCH_DIR"])
     return cache_dir() / "bench"
+
+
+def twin_models_dir() -> Path:
+    """The twin's models directory (stand-in demo build + synthetic models), written by the build."""
+    return twin_dir() / "models"

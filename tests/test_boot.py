@@ -1,14 +1,25 @@
-"""Boot: the board reaches a shell on its serial console."""
+"""Boot: the board reaches a shell in time, and nothing went wrong on the way."""
 
-import time
+import pytest
+
+from hil.rockchip import rknpu
 
 
-def test_boots_to_shell(target, record_property):
-    power = target.get_driver("PowerProtocol")
-    target.deactivate(target.get_driver("ShellDriver", activate=False))
-    power.cycle()
-    start = time.monotonic()
-    shell = target.get_driver("ShellDriver")
-    record_property("boot_to_shell_s", round(time.monotonic() - start, 2))
-    out = shell.run_check("uname -m; cat /proc/device-tree/compatible 2>/dev/null | tr '\\0' ' '")
-    assert out[0] == "aarch64", f"not an arm64 board: uname -m says {out[0]!r}"
+def test_boots_to_shell(booted, figures):
+    record = booted.record
+    if booted.error:
+        consoles = [console for _, console in (record.failures if record else [])]
+        panics = [f for text in consoles for f in rknpu.scan_console(text) if f.kind == "panic"]
+        cause = f"kernel panic during boot: {panics[0].line}" if panics else booted.summary
+        pytest.fail(f"the board did not reach a shell: {cause}\n{booted.error}", pytrace=False)
+    figures.record("boot_to_shell_s", record.seconds, "s")
+    figures.record("boot_attempts", record.attempts)
+    figures.check()
+
+
+def test_boot_console_clean(booted):
+    """The console of the whole boot shows no panic, Oops, BUG or rknpu error."""
+    if booted.record is None or not booted.record.console:
+        pytest.skip(f"no successful boot to scan: {booted.summary}")
+    findings = rknpu.scan_console(booted.record.console)
+    assert not findings, "the boot console shows: " + "; ".join(f"{f.kind}: {f.line}" for f in findings)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hil import images as image_manifests
 from hil.paths import IMAGES_DIR, twin_dir
-from hil.twin import firmware, guestfiles, hostkey, surface
+from hil.twin import deploykit, firmware, guestfiles, hostkey, surface
 from hil.twin.aptfetch import PrivateApt, extract
 from hil.twin.cpio import CpioWriter
 
@@ -170,7 +170,8 @@ def build(force: bool = False, out: Path | None = None) -> dict:
     record_path = out / "build.json"
     if not force and record_path.exists():
         record = json.loads(record_path.read_text())
-        if record.get("digest") == digest and all((out / "images" / f"{n}.img").exists() for n in names):
+        if (record.get("digest") == digest and all((out / "images" / f"{n}.img").exists() for n in names)
+                and (out / "models" / "runtime" / "runtime.yaml").exists()):
             record["up_to_date"] = True
             return record
 
@@ -204,6 +205,7 @@ def build(force: bool = False, out: Path | None = None) -> dict:
         firmware.write(out / "images" / f"{manifest.name}.img", resolved, kernel, initrd, CMDLINE)
         built[manifest.name] = hashlib.sha256((out / "images" / f"{manifest.name}.img").read_bytes()).hexdigest()
     shutil.rmtree(root, ignore_errors=True)
+    deploykit.write(out / "models")
 
     record = {
         "digest": digest,

@@ -1,0 +1,127 @@
+"""The host side of a deploy: the runtime bundle and the models a run puts on a board.
+
+A models directory (``--models-dir``) holds everything the suite deploys::
+
+    runtime/runtime.yaml            what the bundle is (see RuntimeBundle)
+    runtime/demo_Linux_aarch64/     the SDK demo build: imgenc, demo (llm up to 1.2.1), lib/
+    <model>/model.json              what the model is (see ModelFiles)
+    <model>/<model>.rkllm           the LLM, converted by rkllm-toolkit
+    <model>/<model>-vision.rknn     its vision encoder, converted by rknn-toolkit2
+
+``runtime.yaml`` and ``model.json`` are written by whoever builds the demo and converts the
+models; the suite checks them against the board and against the logs, and refuses a
+directory that is incomplete with a message that says what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import attr
+import yaml
+
+from hil.rockchip.checks import ModelInfo
+
+RUNTIME_DIR = "runtime"
+DEMO_DIR = "demo_Linux_aarch64"
+
+
+class KitError(ValueError):
+    """A models directory that cannot be deployed as it is."""
+
+
+@attr.s(frozen=True)
+class RuntimeBundle:
+    """The demo build and the runtime libraries it ships in ``lib/``.
+
+    ``demo_embed_size``: the EMBED_SIZE the demo was compiled with (the 1.2.0/1.2.1 demos
+    hard-code 1536); null for 1.2.2+ demos, which take it from the encoder's output tensor.
+    """
+
+    root = attr.ib()  # the runtime/ directory
+    rkllm_runtime = attr.ib()
+    rknn_runtime = attr.ib()
+    demo_version = attr.ib()
+    demo_embed_size = attr.ib(default=None)
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.root / DEMO_DIR
+
+    def files(self) -> dict[str, Path]:
+        """Relative path on the board -> local file."""
+        return {f"{DEMO_DIR}/{p.relative_to(self.demo_dir).as_posix()}": p
+                for p in sorted(self.demo_dir.rglob("*")) if p.is_file()}
+
+
+@attr.s(frozen=True)
+class ModelFiles:
+    name = attr.ib()
+    root = attr.ib()
+    info = attr.ib()  # hil.rockchip.checks.ModelInfo
+    meta = attr.ib(repr=False)  # model.json as read
+    llm = attr.ib()
+    vision = attr.ib()
+
+    def files(self) -> dict[str, Path]:
+        out = {f"models/{self.name}/{self.llm.name}": self.llm}
+        if self.vision is not None:
+            out[f"models/{self.name}/{self.vision.name}"] = self.vision
+        return out
+
+
+@attr.s(frozen=True)
+class DeployKit:
+    root = attr.ib()
+    runtime = attr.ib()
+
+    def model_names(self) -> list[str]:
+        return sorted(p.parent.name for p in self.root.glob("*/model.json"))
+
+    def model(self, name: str) -> ModelFiles:
+        directory = self.root / name
+        meta_path = directory / "model.json"
+        if not meta_path.is_file():
+            known = ", ".join(self.model_names()) or "none"
+            raise KitError(f"model {name!r} not found in {self.root} (no {name}/model.json); models there: {known}")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise KitError(f"{meta_path} is not readable JSON: {e}") from e
+        files = meta.get("files") or {}
+        paths = {}
+        for role in ("llm", "vision"):
+            rel = (files.get(role) or {}).get("path")
+            if rel is None:
+                if role == "llm":
+                    raise KitError(f"{meta_path}: files.llm.path is missing")
+                paths[role] = None
+                continue
+            path = directory / rel
+            if not path.is_file():
+                raise KitError(f"{meta_path} names {rel}, which is not in {directory}")
+            paths[role] = path
+        return ModelFiles(name=name, root=directory, info=ModelInfo.from_json(meta), meta=meta,
+                          llm=paths["llm"], vision=paths["vision"])
+
+
+def load(models_dir: Path | str) -> DeployKit:
+    root = Path(models_dir)
+    spec_path = root / RUNTIME_DIR / "runtime.yaml"
+    if not spec_path.is_file():
+        raise KitError(f"{root} is not a models directory: {RUNTIME_DIR}/runtime.yaml is missing "
+                       f"(it names the rkllm/rknn runtime versions of the demo build beside it)")
+    try:
+        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise KitError(f"{spec_path} is not readable YAML: {e}") from e
+    missing = [k for k in ("rkllm_runtime", "rknn_runtime", "demo_version") if not spec.get(k)]
+    if missing:
+        raise KitError(f"{spec_path}: missing {', '.join(missing)}")
+    runtime = RuntimeBundle(root=root / RUNTIME_DIR, rkllm_runtime=str(spec["rkllm_runtime"]),
+                            rknn_runtime=str(spec["rknn_runtime"]), demo_version=str(spec["demo_version"]),
+                            demo_embed_size=spec.get("demo_embed_size"))
+    if not (runtime.demo_dir / "demo").is_file():
+        raise KitError(f"{runtime.demo_dir}/demo is missing: put the SDK's demo_Linux_aarch64 build there")
+    return DeployKit(root=root, runtime=runtime)

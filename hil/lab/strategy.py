@@ -1,0 +1,237 @@
+"""The RK3576 boot state machine: off, loader (flashing), uboot, shell.
+
+One strategy drives every RK3576 board, real or virtual, through labgrid protocols only:
+power through ``PowerProtocol``, the console through ``ConsoleProtocol``, login through
+labgrid's ``ShellDriver``, U-Boot through ``UBootDriver``, Rockchip's USB loader through the
+project's ``FlashProtocol`` and the maskrom button through a ``DigitalOutputProtocol``.
+
+Why it looks the way it does:
+- every power change first deactivates the console users and the SSH driver, because they
+  remember a login (ShellDriver) or a TCP connection (SSH) that a power cut ends;
+- a boot that does not reach its state in time is retried with a power cycle, at most
+  ``boot_attempts`` times; a kernel panic on the console ends an attempt at once instead of
+  waiting for the login timeout. After the last attempt the strategy is broken
+  (``@never_retry``) and its error carries the last console lines, so a board that never
+  boots stops the run quickly and says why;
+- each boot is kept as a ``BootRecord`` (attempts, seconds to the state, the console text
+  of the successful attempt and of the failed ones), which the boot test scans for panics,
+  Oopses and rknpu errors.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+
+import attr
+from labgrid.factory import target_factory
+from labgrid.step import step
+from labgrid.strategy import Strategy, StrategyError, never_retry
+
+from hil.lab.consolelog import ConsoleRecord
+
+PANIC = re.compile(r"Kernel panic - not syncing[^\n]*")
+
+
+class Status(enum.Enum):
+    unknown = 0
+    off = 1
+    loader = 2
+    uboot = 3
+    shell = 4
+
+
+class BootError(StrategyError):
+    """The board did not reach a state after every allowed attempt."""
+
+
+@attr.s(eq=False)
+class BootRecord:
+    """One boot as the strategy saw it, for the boot test and the report."""
+
+    state = attr.ib()  # "uboot" or "shell"
+    attempts = attr.ib()  # attempts used, 1 when the first one worked
+    seconds = attr.ib()  # power-on (or loader reset) to the state, successful attempt
+    console = attr.ib(repr=False)  # console text of the successful attempt
+    failures = attr.ib(factory=list)  # (error text, console text) of each failed attempt
+    via = attr.ib(default="power")  # "power" (power cycle) or "flash" (reset out of the loader)
+
+
+@target_factory.reg_driver
+@attr.s(eq=False)
+class RK3576Strategy(Strategy):
+    """off / loader / uboot / shell for Rockchip RK3576 boards.
+
+    Args:
+        boot_attempts (int): power cycles allowed to reach uboot or shell
+        loader_timeout (float): seconds for the USB loader device to appear
+        maskrom_hold (float): seconds the maskrom button stays pressed after power-on
+    """
+
+    bindings = {
+        "power": "PowerProtocol",
+        "console": "ConsoleProtocol",
+        "shell": "ShellDriver",
+        "uboot": {"UBootDriver", None},
+        "ssh": {"ParamikoSSHDriver", None},
+        "flasher": {"FlashProtocol", None},
+        "maskrom": {"DigitalOutputProtocol", None},
+    }
+
+    status = attr.ib(default=Status.unknown)
+    boot_attempts = attr.ib(default=3, converter=int)
+    loader_timeout = attr.ib(default=30.0, converter=float)
+    maskrom_hold = attr.ib(default=1.0, converter=float)
+
+    def __attrs_post_init__(self):
+        super().__attrs_post_init__()
+        self.record: ConsoleRecord | None = None
+        self.last_boot: BootRecord | None = None
+        self.boots: list[BootRecord] = []
+
+    # --- helpers -------------------------------------------------------------------------
+    def _console_record(self) -> ConsoleRecord:
+        if self.record is None:
+            self.record = ConsoleRecord(self.console)
+        return self.record
+
+    def _drop_users(self) -> None:
+        """Forget logins and connections before the board's power or mode changes."""
+        for user in (self.ssh, self.uboot, self.shell):
+            if user is not None:
+                self.target.deactivate(user)
+
+    def _power_off(self) -> None:
+        self._drop_users()
+        self.target.activate(self.power)
+        self.power.off()
+
+    def _await_console(self, patterns: list[str], timeout: float) -> None:
+        """Wait for the first of ``patterns`` while watching for a kernel panic."""
+        index, _, match, _ = self.console.expect([PANIC.pattern, *patterns], timeout=timeout)
+        if index == 0:
+            raise BootError(f"kernel panic during boot: {match.group(0).decode(errors='replace').strip()}")
+
+    def _reach(self, state: Status) -> None:
+        """From power on (or loader reset): wait for U-Boot or a logged-in shell."""
+        if state == Status.uboot:
+            if self.uboot is None:
+                raise StrategyError("no UBootDriver in this environment: state 'uboot' is not available")
+            self._await_console([self.uboot.autoboot], timeout=self.uboot.login_timeout)
+            self.target.activate(self.uboot)
+        else:
+            self._await_console([self.shell.login_prompt, self.shell.prompt], timeout=self.shell.login_timeout)
+            self.target.activate(self.shell)
+
+    def _boot(self, state: Status, *, via: str = "power") -> BootRecord:
+        record = self._console_record()
+        failures: list[tuple[str, str]] = []
+        for attempt in range(1, self.boot_attempts + 1):
+            if via == "power" or attempt > 1:
+                self._power_off()
+                self.target.activate(self.console)
+                mark = record.mark()
+                self.power.on()
+            else:  # the board is booting already (reset out of the loader)
+                self.target.activate(self.console)
+                mark = record.mark()
+            start = time.monotonic()
+            try:
+                self._reach(state)
+            except Exception as e:  # noqa: BLE001 - every failure of an attempt is retried
+                failures.append((f"{type(e).__name__}: {e}".strip(), record.since(mark)))
+                self._drop_users()
+                continue
+            boot = BootRecord(state=state.name, attempts=attempt, seconds=time.monotonic() - start,
+                              console=record.since(mark), failures=failures,
+                              via=via if attempt == 1 else "power")
+            self.last_boot = boot
+            self.boots.append(boot)
+            return boot
+        self._power_off()
+        last_error, last_console = failures[-1]
+        tail = "\n".join(last_console.rstrip("\n").splitlines()[-25:]) or "(the console stayed silent)"
+        self.last_boot = BootRecord(state=state.name, attempts=len(failures), seconds=None, console="",
+                                    failures=failures, via=via)
+        self.boots.append(self.last_boot)
+        raise BootError(f"the board did not reach {state.name} in {len(failures)} attempts "
+                        f"(power cycled between them); last error: {last_error}\n"
+                        f"--- last console lines ---\n{tail}")
+
+    def _enter_loader(self) -> str:
+        if self.flasher is None:
+            raise StrategyError("no FlashProtocol driver in this environment: state 'loader' is not available")
+        if self.status == Status.shell:
+            self.target.activate(self.console)
+            self.console.sendline("reboot loader")
+            self._drop_users()
+        elif self.maskrom is not None:
+            self._power_off()
+            self.target.activate(self.maskrom)
+            self.maskrom.set(True)
+            try:
+                self.power.on()
+                time.sleep(self.maskrom_hold)  # the BootROM samples the key at reset: hold it that long
+            finally:
+                self.maskrom.set(False)
+        else:
+            raise StrategyError("cannot enter loader mode: the board is not in a shell (for 'reboot loader') "
+                                "and the environment has no maskrom button (DigitalOutputProtocol)")
+        self.target.activate(self.flasher)
+        return self.flasher.await_loader(timeout=self.loader_timeout)
+
+    # --- labgrid API ---------------------------------------------------------------------
+    @never_retry
+    @step(args=["status"])
+    def transition(self, status, *, step):
+        if not isinstance(status, Status):
+            status = Status[status]
+        if status == self.status:
+            step.skip("nothing to do")
+            return
+        self._transition(status)
+
+    def _transition(self, status: Status) -> None:
+        if status == Status.unknown:
+            raise StrategyError(f"can not transition to {status}")
+        if status == Status.off:
+            self._power_off()
+        elif status == Status.loader:
+            self._enter_loader()
+        elif status in (Status.uboot, Status.shell):
+            self._boot(status)
+        else:
+            raise StrategyError(f"no transition found from {self.status} to {status}")
+        self.status = status
+
+    @never_retry
+    @step(args=["status"])
+    def force(self, status):
+        """Assume the board already is in ``status`` (e.g. after a manual boot)."""
+        if not isinstance(status, Status):
+            status = Status[status]
+        if status == Status.off:
+            self.target.activate(self.power)
+        elif status == Status.uboot:
+            self.target.activate(self.uboot)
+        elif status == Status.shell:
+            self.target.activate(self.shell)
+        elif status == Status.loader:
+            self.target.activate(self.flasher)
+        else:
+            raise StrategyError(f"can not force state {status}")
+        self.status = status
+
+    @never_retry
+    @step(args=["filename", "wipe_userdata"])
+    def flash(self, filename: str, *, wipe_userdata: bool = False) -> BootRecord:
+        """Write a whole image through the loader, reset, and wait for the first boot's shell."""
+        if self.status != Status.loader:
+            self._transition(Status.loader)
+        self.flasher.flash(filename, wipe_userdata=wipe_userdata)
+        self.flasher.reset()
+        self.status = Status.unknown
+        boot = self._boot(Status.shell, via="flash")
+        self.status = Status.shell
+        return boot

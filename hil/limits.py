@@ -1,0 +1,111 @@
+"""Limits for every figure the suite gates on, from YAML keyed by board, model and runtime.
+
+Limits never live in test code. ``limits/rk3576.yaml`` holds the defaults, derived from
+the published RK3576 figures (rknn-llm benchmark and multimodal tables); ``--limits FILE``
+adds entries that override them. A file is a list of entries; each entry has a ``match``
+(``board``, ``model``, ``runtime``, each a glob, absent = any) and figures with ``min``
+and/or ``max``, a ``unit``, and optionally the ``published`` figure it came from. Entries
+are applied in order, so later and user entries win, figure by figure.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+
+import attr
+import yaml
+
+from hil.paths import REPO
+
+DEFAULT_FILE = REPO / "limits" / "rk3576.yaml"
+MATCH_KEYS = ("board", "model", "runtime")
+
+
+class LimitsError(ValueError):
+    """A limits file that cannot be used; the message names the file and the entry."""
+
+
+@attr.s(frozen=True)
+class Limit:
+    name = attr.ib()
+    unit = attr.ib(default="")
+    min = attr.ib(default=None)
+    max = attr.ib(default=None)
+    published = attr.ib(default=None)
+    source = attr.ib(default="")  # the file (and entry) this limit came from
+
+    def violation(self, value: float) -> str | None:
+        """Why ``value`` breaks this limit, or None."""
+        if self.min is not None and value < self.min:
+            return f"{self.name} = {value:g} {self.unit} is below its lower limit {self.min:g} {self.unit}"
+        if self.max is not None and value > self.max:
+            return f"{self.name} = {value:g} {self.unit} is above its upper limit {self.max:g} {self.unit}"
+        return None
+
+    def describe(self) -> str:
+        bounds = [f">= {self.min:g}" if self.min is not None else "", f"<= {self.max:g}" if self.max is not None else ""]
+        text = " and ".join(b for b in bounds if b) + f" {self.unit}".rstrip()
+        if self.published is not None:
+            text += f" (published {self.published:g})"
+        return f"{text} [{self.source}]"
+
+
+def _read(path: Path) -> list[dict]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise LimitsError(f"cannot read limits file {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise LimitsError(f"limits file {path} is not valid YAML: {e}") from e
+    entries = (data or {}).get("limits") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise LimitsError(f"limits file {path}: expected a top-level 'limits:' list of entries")
+    for i, entry in enumerate(entries):
+        where = f"{path}, entry {i + 1}"
+        if not isinstance(entry, dict):
+            raise LimitsError(f"{where}: an entry is a mapping of match + figures")
+        unknown = set(entry.get("match") or {}) - set(MATCH_KEYS)
+        if unknown:
+            raise LimitsError(f"{where}: unknown match keys {sorted(unknown)} (use {', '.join(MATCH_KEYS)})")
+        for name, spec in entry.items():
+            if name == "match":
+                continue
+            if not isinstance(spec, dict) or not ({"min", "max"} & set(spec)):
+                raise LimitsError(f"{where}: figure {name!r} needs 'min' and/or 'max'")
+            for key in ("min", "max", "published"):
+                if spec.get(key) is not None and not isinstance(spec[key], (int, float)):
+                    raise LimitsError(f"{where}: {name}.{key} must be a number, got {spec[key]!r}")
+    return entries
+
+
+@attr.s
+class Limits:
+    """The merged entries of the default file and any override files."""
+
+    entries = attr.ib(factory=list)  # (source, entry)
+
+    @classmethod
+    def load(cls, *overrides: Path | str, default: Path = DEFAULT_FILE) -> "Limits":
+        entries = []
+        for path in (default, *overrides):
+            for i, entry in enumerate(_read(Path(path))):
+                entries.append((f"{Path(path).name}#{i + 1}", entry))
+        return cls(entries)
+
+    def select(self, *, board: str = "", model: str = "", runtime: str = "") -> dict[str, Limit]:
+        """Every figure's limit for this board, model and runtime (later entries win)."""
+        keys = {"board": board, "model": model, "runtime": runtime}
+        found: dict[str, Limit] = {}
+        for source, entry in self.entries:
+            match = entry.get("match") or {}
+            if not all(fnmatch.fnmatchcase(keys[k], str(pattern)) for k, pattern in match.items()):
+                continue
+            for name, spec in entry.items():
+                if name == "match":
+                    continue
+                merged = attr.asdict(found[name]) if name in found else {}
+                merged.update({k: spec[k] for k in ("unit", "min", "max", "published") if k in spec})
+                merged.update(name=name, source=source)
+                found[name] = Limit(**merged)
+        return found

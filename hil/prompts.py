@@ -1,0 +1,62 @@
+"""The fixed prompts of the answer checks (``images/prompts.yaml``) and their golden answers.
+
+Greedy decoding (the demos set ``top_k = 1``) makes an answer a function of model, runtime
+and prompt, so ``images/golden/<model>.yaml`` keeps the answer a reference run gave for each
+runtime; a different answer on a board under test is a finding, even when the keywords are
+still there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attr
+import yaml
+
+from hil.paths import IMAGES_DIR
+
+PROMPTS_FILE = IMAGES_DIR / "prompts.yaml"
+GOLDEN_DIR = IMAGES_DIR / "golden"
+
+
+@attr.s(frozen=True)
+class Prompt:
+    id = attr.ib()
+    kind = attr.ib()  # "text" or "image"
+    text = attr.ib()
+    keywords = attr.ib(factory=tuple)  # text prompts: every keyword must be in the answer
+    keywords_from = attr.ib(default=None)  # image prompts: which keyword list of the picture
+    menu = attr.ib(default=None)
+
+
+def load(path: Path = PROMPTS_FILE) -> list[Prompt]:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return [Prompt(id=p["id"], kind=p["kind"], text=p["text"], keywords=tuple(p.get("keywords") or ()),
+                   keywords_from=p.get("keywords_from"), menu=p.get("menu")) for p in data["prompts"]]
+
+
+def text_prompts() -> list[Prompt]:
+    """The free-form English text prompts (the menu prompts belong to the SDK demos' menus)."""
+    return [p for p in load() if p.kind == "text" and not p.menu]
+
+
+def image_prompts() -> list[Prompt]:
+    return [p for p in load() if p.kind == "image"]
+
+
+def missing_keywords(answer: str, keywords) -> list[str]:
+    low = answer.lower()
+    return [k for k in keywords if str(k).lower() not in low]
+
+
+def normalize(answer: str) -> str:
+    return " ".join(answer.split())
+
+
+def golden(model: str, runtime: str, directory: Path = GOLDEN_DIR) -> dict | None:
+    """``{"text": {prompt id: answer}, "image": {picture file: {prompt id: answer}}}`` or None."""
+    path = Path(directory) / f"{model}.yaml"
+    if not path.is_file():
+        return None
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return (data.get("runtimes") or {}).get(runtime)

@@ -1,0 +1,12 @@
+"""Configuration checks, before any inference: each mismatch is its own named failure."""
+
+import pytest
+
+CHECKS = ["target_platform", "npu_core_num", "rknn_core_num", "max_context_limit", "context_budget", "embed_size"]
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_configuration(check, config_problems, suite_config, record_property):
+    found = [(kind, p) for kind, problems in config_problems.items() for p in problems if p.check == check]
+    record_property("model", suite_config.model.name)
+    assert not found, "; ".join(f"{p.message} (blocks the {kind} runs)" for kind, p in found)

@@ -1,0 +1,33 @@
+"""Deploy: binaries, libraries, models and pictures land with verified hashes, once."""
+
+import hashlib
+import shlex
+
+
+def _sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def test_bundle_on_board(deployment, ssh, record_property):
+    result = deployment.result
+    record_property("deploy_sent_files", len(result.sent))
+    record_property("deploy_bytes_sent", result.bytes_sent)
+    record_property("deploy_seconds", round(result.seconds, 2))
+    if result.bytes_sent and result.seconds > 0:
+        record_property("deploy_throughput_mib_s", round(result.bytes_sent / result.seconds / 2**20, 2))
+    assert sorted(set(result.sent) | set(result.skipped)) == sorted(deployment.files), \
+        "the deploy did not account for every file of the bundle"
+    remote = {deployment.path(rel): rel for rel in deployment.files}
+    out = ssh.run_check("sha256sum " + " ".join(shlex.quote(p) for p in remote), timeout=120)
+    on_board = {line.split()[1]: line.split()[0] for line in out}
+    wrong = [rel for path, rel in remote.items() if on_board.get(path) != _sha256(deployment.files[rel])]
+    assert not wrong, f"files on the board differ from the bundle: {wrong}"
+
+
+def test_redeploy_sends_nothing(deployment, ssh):
+    again = ssh.deploy(deployment.files, deployment.remote_dir, progress=False)
+    assert again.sent == [] and again.bytes_sent == 0, f"a second deploy of the same bundle sent {again.sent}"
