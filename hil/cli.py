@@ -81,6 +81,12 @@ def _twin_fault(args) -> int:
     return 0
 
 
+def _parse_rkllm_log(args) -> int:
+    from hil.rockchip import rkllm_log
+
+    return rkllm_log.main(args.file)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hil", description="RK3576 hardware-in-the-loop tools")
     sub = p.add_subparsers(dest="command", required=True)
@@ -113,6 +119,11 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("fault", choices=sorted(FAULTS) + ["clear"])
     f.add_argument("value", nargs="?", default=None, help="e.g. percent for decode-slow, seconds for spontaneous-reboot")
     f.set_defaults(func=_twin_fault)
+
+    parse = sub.add_parser("parse", help="board logs as JSON").add_subparsers(dest="parse_command", required=True)
+    r = parse.add_parser("rkllm-log", help="an RKLLM runtime log (a demo run or a serial capture) as one JSON object")
+    r.add_argument("file", help="the log file, or - for stdin")
+    r.set_defaults(func=_parse_rkllm_log)
     return p
 
 

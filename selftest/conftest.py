@@ -70,6 +70,7 @@ class Bench:
                             f"coordinator_address: 127.0.0.1:{benchmod.coordinator_port(self.config.base_port)}")
         text = text.replace("base_port: 21000", f"base_port: {self.config.base_port}")
         text = text.replace("name: twin-1", f"name: twin-{board}")
+        text = text.replace("timescale: 1.0", f"timescale: {self.config.timescale:g}")
         path = tmp_path / f"twin-{self.config.base_port}-{board}.yaml"
         path.write_text(text)
         return path

@@ -40,7 +40,7 @@ def test_temperatures(text_inference, multimodal_inference, figures):
 
 def test_no_thermal_throttling(text_inference, multimodal_inference, locked_frequencies):
     samples = _samples(text_inference, multimodal_inference)
-    locked = locked_frequencies.npu_freq
+    locked = locked_frequencies.locked.get("27700000.npu")
     slow = [s for s in samples if s.npu_freq is not None and locked and s.npu_freq < locked]
     if slow:
         worst = min(slow, key=lambda s: s.npu_freq)

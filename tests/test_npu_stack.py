@@ -22,15 +22,17 @@ def test_two_npu_cores(npu):
 
 
 def test_npu_devfreq_present(npu, record_property):
-    node = npu.devfreq(versions.RK3576.npu_devfreq)
+    node = npu.devfreq(versions.RK3576.devfreq_npu)
     record_property("npu_available_frequencies", " ".join(str(f) for f in node["available_frequencies"]))
-    assert node["available_frequencies"], f"devfreq {versions.RK3576.npu_devfreq} lists no frequencies"
+    assert node["available_frequencies"], f"devfreq {versions.RK3576.devfreq_npu} lists no frequencies"
 
 
 def _strings_version(shell, path: str, pattern: str) -> str | None:
+    """The version string a runtime library carries, as `strings LIB | grep version` finds it."""
     out = shell.run(f"test -e {shlex.quote(path)} && grep -a -o -E {shlex.quote(pattern)} {shlex.quote(path)} | head -n 1",
                     timeout=20)[0]
-    return versions.parse_library_version(out[0]) if out else None
+    found = (versions.librkllmrt_version(out[0]) or versions.librknnrt_version(out[0])) if out else None
+    return found.version if found else None
 
 
 def test_runtime_versions_match_bundle(shell, deployment, suite_config, record_property):
@@ -38,11 +40,11 @@ def test_runtime_versions_match_bundle(shell, deployment, suite_config, record_p
     lib = deployment.path("demo_Linux_aarch64/lib")
     deployed = {
         "librkllmrt.so": _strings_version(shell, f"{lib}/librkllmrt.so", r"rkllm-runtime version: [^ ,]+"),
-        "librknnrt.so": _strings_version(shell, f"{lib}/librknnrt.so", r"librknnrt version: [^ ]+"),
+        "librknnrt.so": _strings_version(shell, f"{lib}/librknnrt.so", r"librknnrt version: [^ ]+ \([^)]*\)"),
     }
     system = {
         "librkllmrt.so": _strings_version(shell, "/usr/lib/librkllmrt.so", r"rkllm-runtime version: [^ ,]+"),
-        "librknnrt.so": _strings_version(shell, "/usr/lib/librknnrt.so", r"librknnrt version: [^ ]+"),
+        "librknnrt.so": _strings_version(shell, "/usr/lib/librknnrt.so", r"librknnrt version: [^ ]+ \([^)]*\)"),
     }
     want = {"librkllmrt.so": bundle.rkllm_runtime, "librknnrt.so": bundle.rknn_runtime}
     problems = []

@@ -4,7 +4,29 @@ List this package in an environment's ``imports:`` by its dotted name (``hil.lab
 as a file path, so the classes are registered once even when the suite imports it too.
 """
 
+from hil.lab.deploy import DeployError, DeployResult
 from hil.lab.flashprotocol import FlashProtocol
+from hil.lab.npu import NPUDriver, NPUProtocol
+from hil.lab.paramikossh import ParamikoSSHDriver, SSHError, SSHProcess
+from hil.lab.rkdeveloptool import RKDeveloptoolDriver
+from hil.lab.rkllmdemo import RKLLMDemoDriver
+from hil.lab.strategy import RK3576Strategy
 from hil.lab.twinflash import TwinFlashDriver, TwinUSBLoader
+from hil.lab.upgradetool import UpgradeToolDriver
 
-__all__ = ["FlashProtocol", "TwinFlashDriver", "TwinUSBLoader"]
+__all__ = [
+    "DeployError",
+    "DeployResult",
+    "FlashProtocol",
+    "NPUDriver",
+    "NPUProtocol",
+    "ParamikoSSHDriver",
+    "RKDeveloptoolDriver",
+    "RK3576Strategy",
+    "RKLLMDemoDriver",
+    "SSHError",
+    "SSHProcess",
+    "TwinFlashDriver",
+    "TwinUSBLoader",
+    "UpgradeToolDriver",
+]

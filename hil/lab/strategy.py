@@ -25,6 +25,7 @@ import re
 import time
 
 import attr
+from labgrid.exceptions import NoResourceFoundError
 from labgrid.factory import target_factory
 from labgrid.step import step
 from labgrid.strategy import Strategy, StrategyError, never_retry
@@ -178,8 +179,16 @@ class RK3576Strategy(Strategy):
         else:
             raise StrategyError("cannot enter loader mode: the board is not in a shell (for 'reboot loader') "
                                 "and the environment has no maskrom button (DigitalOutputProtocol)")
-        self.target.activate(self.flasher)
-        return self.flasher.await_loader(timeout=self.loader_timeout)
+        deadline = time.monotonic() + self.loader_timeout
+        while True:  # a USB loader resource only becomes available once the board enumerates
+            try:
+                self.target.activate(self.flasher)
+                break
+            except NoResourceFoundError:
+                if time.monotonic() > deadline:
+                    raise BootError(f"the board did not show up as a USB loader (2207:350e) within "
+                                    f"{self.loader_timeout:g} s; check the OTG cable and the maskrom wiring") from None
+        return self.flasher.await_loader(timeout=max(1.0, deadline - time.monotonic()))
 
     # --- labgrid API ---------------------------------------------------------------------
     @never_retry

@@ -1,0 +1,549 @@
+"""The RK3576 NPU as the suite sees it: rknpu driver files, devfreq/cpufreq clocks, thermal zones.
+
+Everything is read and written through the board's shell (``CommandProtocol``), one command
+per call where it can be, so it works the same over SSH and over a serial ``ShellDriver``.
+``lock_frequencies`` does what Rockchip's ``fix_freq_rk3576.sh`` does before a benchmark,
+but remembers what it changed so ``restore`` can put it back. ``sample`` runs one shell loop
+on the board (through ``ProcessProtocol``) that reads the NPU load of both cores and the
+thermal zones while an inference runs, the way ``eval_perf_watch_npu.sh`` watches Core0.
+
+File contents are read with the parsers of ``hil.rockchip.rknpu``; the raw lines are kept
+(``NPUSample.raw_load``, ``NPUSampler.transcript``).
+
+Example environment entry (the ProcessProtocol binding is optional; without it ``sample``
+is unavailable)::
+
+    drivers:
+      ParamikoSSHDriver: {}    # CommandProtocol and ProcessProtocol
+      NPUDriver: {timeout: 30}
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import re
+import shlex
+import threading
+
+import attr
+from labgrid.driver import Driver
+from labgrid.driver.exception import ExecutionError
+from labgrid.factory import target_factory
+from labgrid.step import step
+
+from hil.lab.process import ProcessError, ProcessProtocol, RemoteProcess, describe_exit
+from hil.rockchip.rknpu import parse_driver_version, parse_frequencies, parse_load, parse_millidegrees
+
+# --- board paths (vendor 6.1 kernel, rknpu 0.9.x; reference/rockchip.md §4, §5, §10) ---------
+RKNPU_DEBUGFS = "/sys/kernel/debug/rknpu"
+RKNPU_PROCFS = "/proc/rknpu"
+VERSION_PATHS = (f"{RKNPU_DEBUGFS}/version", f"{RKNPU_PROCFS}/version", "/sys/module/rknpu/version")
+LOAD_PATHS = (f"{RKNPU_DEBUGFS}/load", f"{RKNPU_PROCFS}/load")
+DEVFREQ_DIR = "/sys/class/devfreq"
+CPU_DIR = "/sys/devices/system/cpu"
+CPUFREQ_DIR = f"{CPU_DIR}/cpufreq"
+THERMAL_DIR = "/sys/class/thermal"
+UPTIME = "/proc/uptime"
+
+NPU_DEVFREQ = "27700000.npu"
+GPU_DEVFREQ = "27800000.gpu"
+DDR_DEVFREQ = "dmc"
+
+# What fix_freq_rk3576.sh writes (devfreq in Hz, cpufreq in kHz). The kernel clamps to the
+# highest OPP, so cur_freq reads back e.g. 950 MHz for the NPU's 1 GHz request.
+DEVFREQ_TARGETS = {NPU_DEVFREQ: 1_000_000_000, GPU_DEVFREQ: 950_000_000, DDR_DEVFREQ: 2_112_000_000}
+CPUFREQ_TARGETS = {"policy0": 2_208_000, "policy4": 2_304_000}
+CPUIDLE_CPUS = tuple(range(8))
+CPUIDLE_STATE = "state1"  # the vendor DTS CPU_SLEEP state; the script disables it on every CPU
+USERSPACE = "userspace"
+
+_HINT = "is the rknpu driver loaded / debugfs mounted (and are we root)?"
+
+
+class NPUError(ExecutionError):
+    """A board file the NPU driver needs is missing or refused a value; the message names it."""
+
+
+class NPUProtocol(abc.ABC):
+    """The NPU of a board: driver version, load, clocks and temperatures."""
+
+    @abc.abstractmethod
+    def driver_version(self) -> str: ...
+
+    @abc.abstractmethod
+    def load(self) -> dict[str, int]: ...
+
+    @abc.abstractmethod
+    def devfreq(self, node: str = NPU_DEVFREQ) -> dict: ...
+
+    @abc.abstractmethod
+    def temperatures(self) -> dict[str, float]: ...
+
+    @abc.abstractmethod
+    def lock_frequencies(self) -> "FrequencyLock": ...
+
+    @abc.abstractmethod
+    def restore(self, lock: "FrequencyLock") -> None: ...
+
+    @abc.abstractmethod
+    def sample(self, interval: float = 0.5) -> "NPUSampler": ...
+
+
+@attr.s(frozen=True)
+class FrequencyLock:
+    """What ``lock_frequencies`` changed, keyed by devfreq node (Hz) or cpufreq policy (kHz).
+
+    ``governors``, ``freqs`` and ``setpoints`` are the state before locking (``setpoints``
+    only for nodes already under the userspace governor: their set_freq / scaling_setspeed),
+    ``cpuidle`` maps CPU number to its state1 ``disable`` before. ``targets`` is what was
+    written and ``locked`` what cur_freq / scaling_cur_freq read back afterwards.
+    ``missing`` lists board paths that were absent and skipped.
+    """
+
+    governors = attr.ib(factory=dict)
+    freqs = attr.ib(factory=dict)
+    setpoints = attr.ib(factory=dict)
+    cpuidle = attr.ib(factory=dict)
+    targets = attr.ib(factory=dict)
+    locked = attr.ib(factory=dict)
+    missing = attr.ib(factory=list)
+
+
+@attr.s(frozen=True)
+class NPUSample:
+    """One reading of the sampler: board uptime in s, load per core ("Core0") in %, zone type -> °C."""
+
+    t = attr.ib()
+    load = attr.ib()
+    temps = attr.ib()
+    raw_load = attr.ib(default="")  # the rknpu line as read
+    npu_freq = attr.ib(default=None)  # the NPU's devfreq cur_freq in Hz: a drop below the lock is throttling
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value.strip()) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _ints(value: str | None) -> list[int]:
+    try:
+        return parse_frequencies(value or "")
+    except ValueError:
+        return []
+
+
+_READ_FN = ('r() { if v=$(cat "$1" 2>/dev/null); then printf \'@ok\\t%s\\t%s\\n\' "$1" "$v"; '
+            'else printf \'@no\\t%s\\n\' "$1"; fi; }')
+_WRITE_FN = ('w() { if e=$( { printf \'%s\\n\' "$2" > "$1"; } 2>&1 ); then printf \'@ok\\t%s\\n\' "$1"; '
+             'else printf \'@fail\\t%s\\t%s\\n\' "$1" "$e"; fi; }')
+
+
+def _lines(stdout: list[str]) -> list[str]:
+    return [line.rstrip("\r") for line in stdout]
+
+
+@target_factory.reg_driver
+@attr.s(eq=False)
+class NPUDriver(Driver, NPUProtocol):
+    """Reads and sets the NPU's surface through the board's shell.
+
+    Args:
+        timeout (float): seconds each shell command may take
+        root (str): prefix for every board path; "" on a board. Unit tests point it at a
+            directory laid out like the board's /sys and /proc so reads, lock and restore
+            run on real files.
+    """
+
+    # ProcessProtocol is given as a class: labgrid resolves names only for registered
+    # classes, and an environment without a process driver must still bind this one.
+    bindings = {"command": "CommandProtocol", "process": {ProcessProtocol, None}}
+
+    timeout = attr.ib(default=30.0, converter=float)
+    root = attr.ib(default="", validator=attr.validators.instance_of(str))
+
+    def _p(self, path: str) -> str:
+        return self.root.rstrip("/") + path
+
+    def _sh(self, script: str) -> tuple[list[str], int]:
+        stdout, _, rc = self.command.run(script, timeout=self.timeout)
+        return _lines(stdout), rc
+
+    def _read(self, paths: list[str]) -> dict[str, str | None]:
+        """Board path -> content (None if unreadable), in one command."""
+        script = _READ_FN + "; " + "; ".join(f"r {shlex.quote(self._p(p))}" for p in paths)
+        lines, _ = self._sh(script)
+        by_real = {self._p(p): p for p in paths}
+        values: dict[str, str | None] = dict.fromkeys(paths)
+        last = None
+        for line in lines:
+            if line.startswith("@ok\t"):
+                _, real, value = line.split("\t", 2)
+                last = by_real.get(real)
+                if last is not None:
+                    values[last] = value
+            elif line.startswith("@no\t"):
+                last = None
+            elif last is not None:  # a value of several lines
+                values[last] += "\n" + line
+        return values
+
+    def _write(self, writes: list[tuple[str, str]]) -> list[str]:
+        """Write (path, value) pairs in order, all of them; returns the failures as text."""
+        if not writes:
+            return []
+        script = _WRITE_FN + "; " + "; ".join(
+            f"w {shlex.quote(self._p(p))} {shlex.quote(str(v))}" for p, v in writes)
+        lines, _ = self._sh(script)
+        done = {line.split("\t")[1] for line in lines if line.startswith("@ok\t")}
+        failed = {}
+        for line in lines:
+            if line.startswith("@fail\t"):
+                parts = line.split("\t", 2)
+                failed[parts[1]] = parts[2].strip() if len(parts) > 2 else ""
+        errors = []
+        for path, value in writes:
+            real = self._p(path)
+            if real in failed:
+                errors.append(f"{path} <- {value}: {failed[real] or 'write failed'}")
+            elif real not in done:
+                errors.append(f"{path} <- {value}: no answer from the board")
+        return errors
+
+    # --- reads ---------------------------------------------------------------------------
+    @Driver.check_active
+    @step(result=True)
+    def driver_version(self) -> str:
+        """The rknpu driver version, e.g. '0.9.8' (debugfs, else procfs, else /sys/module)."""
+        values = self._read(list(VERSION_PATHS))
+        for path in VERSION_PATHS:
+            if values[path] is not None:
+                self.logger.debug("rknpu version from %s: %s", path, values[path].strip())
+                try:
+                    return parse_driver_version(values[path])
+                except ValueError as e:
+                    raise NPUError(f"{path}: {e}") from None
+        raise NPUError(f"no rknpu driver version readable (tried {', '.join(VERSION_PATHS)}): {_HINT}")
+
+    @Driver.check_active
+    @step(result=True)
+    def load(self) -> dict[str, int]:
+        """NPU load per core in percent over the driver's last 1 s window: {"Core0": 0, "Core1": 0}."""
+        values = self._read(list(LOAD_PATHS))
+        for path in LOAD_PATHS:
+            if values[path] is not None:
+                try:
+                    return parse_load(values[path])
+                except ValueError as e:
+                    raise NPUError(f"{path}: {e}") from None
+        raise NPUError(f"no rknpu load file readable (tried {', '.join(LOAD_PATHS)}): {_HINT}")
+
+    @Driver.check_active
+    @step(args=["node"], result=True)
+    def devfreq(self, node: str = NPU_DEVFREQ) -> dict:
+        """cur_freq, min_freq, max_freq (Hz), available_frequencies (list) and governor of a devfreq node."""
+        base = f"{DEVFREQ_DIR}/{node}"
+        names = ("cur_freq", "available_frequencies", "governor", "min_freq", "max_freq")
+        values = self._read([f"{base}/{n}" for n in names])
+        if values[f"{base}/governor"] is None:
+            lines, _ = self._sh(f"ls {shlex.quote(self._p(DEVFREQ_DIR))} 2>/dev/null")
+            present = " ".join(lines).split()
+            raise NPUError(f"no devfreq node {base} (present: {', '.join(present) or 'none'})"
+                           + (f": {_HINT}" if node == NPU_DEVFREQ else ""))
+        return {
+            "cur_freq": _int(values[f"{base}/cur_freq"]),
+            "available_frequencies": _ints(values[f"{base}/available_frequencies"]),
+            "governor": values[f"{base}/governor"].strip(),
+            "min_freq": _int(values[f"{base}/min_freq"]),
+            "max_freq": _int(values[f"{base}/max_freq"]),
+        }
+
+    @Driver.check_active
+    @step(args=["policy"], result=True)
+    def cpufreq(self, policy: int | str) -> dict:
+        """A cpufreq policy (0, 4 or 'policy4'): governor, frequencies in kHz, related CPUs."""
+        name = policy if str(policy).startswith("policy") else f"policy{int(policy)}"
+        base = f"{CPUFREQ_DIR}/{name}"
+        names = ("scaling_governor", "scaling_cur_freq", "scaling_min_freq", "scaling_max_freq",
+                 "scaling_available_frequencies", "scaling_setspeed", "cpuinfo_min_freq", "cpuinfo_max_freq",
+                 "related_cpus")
+        read = self._read([f"{base}/{n}" for n in names])
+        values = {n: read[f"{base}/{n}"] for n in names}
+        if values["scaling_governor"] is None:
+            raise NPUError(f"no cpufreq policy {base}")
+        return {
+            "scaling_governor": values["scaling_governor"].strip(),
+            "scaling_cur_freq": _int(values["scaling_cur_freq"]),
+            "scaling_min_freq": _int(values["scaling_min_freq"]),
+            "scaling_max_freq": _int(values["scaling_max_freq"]),
+            "scaling_available_frequencies": _ints(values["scaling_available_frequencies"]),
+            "scaling_setspeed": _int(values["scaling_setspeed"]),  # None unless userspace
+            "cpuinfo_min_freq": _int(values["cpuinfo_min_freq"]),
+            "cpuinfo_max_freq": _int(values["cpuinfo_max_freq"]),
+            "related_cpus": _ints(values["related_cpus"]),
+        }
+
+    @Driver.check_active
+    @step(result=True)
+    def temperatures(self) -> dict[str, float]:
+        """Thermal zone type -> °C, in zone order (RK3576: soc, bigcore, little-core, ddr, npu, gpu)."""
+        zones = shlex.quote(self._p(THERMAL_DIR))
+        script = (f"for z in {zones}/thermal_zone*; do [ -r \"$z/type\" ] || continue; "
+                  "ty=$(cat \"$z/type\" 2>/dev/null); tc=$(cat \"$z/temp\" 2>/dev/null); "
+                  "printf '@%s\\t%s\\t%s\\n' \"${z##*/}\" \"$ty\" \"$tc\"; done")
+        lines, _ = self._sh(script)
+        temps: dict[str, float] = {}
+        for line in lines:
+            if not line.startswith("@"):
+                continue
+            zone, kind, value = (line[1:].split("\t") + ["", ""])[:3]
+            try:
+                celsius = parse_millidegrees(value)
+            except ValueError:
+                continue  # a sensor that reads nothing
+            key = kind if kind and kind not in temps else f"{kind or 'zone'} ({zone})"
+            temps[key] = celsius
+        if not temps:
+            raise NPUError(f"no readable thermal zone under {THERMAL_DIR}")
+        return temps
+
+    # --- frequencies ---------------------------------------------------------------------
+    @staticmethod
+    def _nodes():
+        """(key, governor path, setpoint path, cur path, target) in fix_freq_rk3576.sh order."""
+        def dev(node):
+            b = f"{DEVFREQ_DIR}/{node}"
+            return node, f"{b}/governor", f"{b}/userspace/set_freq", f"{b}/cur_freq", DEVFREQ_TARGETS[node]
+
+        def cpu(policy):
+            b = f"{CPUFREQ_DIR}/{policy}"
+            return (policy, f"{b}/scaling_governor", f"{b}/scaling_setspeed", f"{b}/scaling_cur_freq",
+                    CPUFREQ_TARGETS[policy])
+
+        return [dev(NPU_DEVFREQ), cpu("policy0"), cpu("policy4"), dev(GPU_DEVFREQ), dev(DDR_DEVFREQ)]
+
+    @staticmethod
+    def _cpuidle_path(cpu: int) -> str:
+        return f"{CPU_DIR}/cpu{cpu}/cpuidle/{CPUIDLE_STATE}/disable"
+
+    @Driver.check_active
+    @step(result=True)
+    def lock_frequencies(self) -> FrequencyLock:
+        """Pin NPU, CPU, GPU and DDR clocks at fix_freq_rk3576.sh's values; returns what to restore.
+
+        Absent GPU/DDR/CPU nodes and cpuidle states are skipped (listed in ``missing``); an
+        absent NPU devfreq node or any refused write is an error, after putting back what
+        was already changed.
+        """
+        nodes = self._nodes()
+        paths = [p for n in nodes for p in n[1:4]] + [self._cpuidle_path(c) for c in CPUIDLE_CPUS]
+        before = self._read(paths)
+        governors, freqs, setpoints, cpuidle, targets, missing = {}, {}, {}, {}, {}, []
+        writes = []
+        for c in CPUIDLE_CPUS:
+            path = self._cpuidle_path(c)
+            if before[path] is None:
+                missing.append(path)
+                continue
+            cpuidle[c] = _int(before[path])
+            writes.append((path, "1"))
+        for key, gov_path, set_path, cur_path, target in nodes:
+            gov = before[gov_path]
+            if gov is None:
+                if key == NPU_DEVFREQ:
+                    raise NPUError(f"no NPU devfreq governor at {gov_path}: {_HINT}")
+                missing.append(gov_path.rsplit("/", 1)[0])
+                continue
+            governors[key] = gov.strip()
+            freqs[key] = _int(before[cur_path])
+            if governors[key] == USERSPACE and _int(before[set_path]) is not None:
+                setpoints[key] = _int(before[set_path])
+            targets[key] = target
+            writes += [(gov_path, USERSPACE), (set_path, target)]
+        lock = FrequencyLock(governors, freqs, setpoints, cpuidle, targets, {}, missing)
+        errors = self._write(writes)
+        if errors:
+            undo = self._restore_errors(lock)
+            raise NPUError("could not lock the frequencies: " + "; ".join(errors)
+                           + (f" (and restoring failed: {'; '.join(undo)})" if undo else " (restored)"))
+        after = self._read([n[3] for n in nodes if n[0] in governors])
+        locked = {n[0]: _int(after[n[3]]) for n in nodes if n[0] in governors}
+        for key, value in locked.items():
+            self.logger.info("%s locked at %s (asked %s)", key, value, targets[key])
+        return attr.evolve(lock, locked=locked)
+
+    def _restore_errors(self, lock: FrequencyLock) -> list[str]:
+        writes = []
+        for key, gov_path, set_path, cur_path, _ in reversed(self._nodes()):
+            if key not in lock.governors:
+                continue
+            gov = lock.governors[key]
+            if gov == USERSPACE:
+                value = lock.setpoints.get(key, lock.freqs.get(key))
+                writes += [(gov_path, USERSPACE)] + ([(set_path, value)] if value is not None else [])
+            else:
+                writes.append((gov_path, gov))
+        for c, value in sorted(lock.cpuidle.items()):
+            if value is not None:
+                writes.append((self._cpuidle_path(c), value))
+        return self._write(writes)
+
+    @Driver.check_active
+    @step()
+    def restore(self, lock: FrequencyLock) -> None:
+        """Put back the governors, userspace setpoints and cpuidle states saved in ``lock``; tries all."""
+        errors = self._restore_errors(lock)
+        if errors:
+            raise NPUError("could not restore the frequencies: " + "; ".join(errors))
+
+    @contextlib.contextmanager
+    def locked_frequencies(self):
+        """``with npu.locked_frequencies() as lock:`` -- restored on the way out, even on errors."""
+        lock = self.lock_frequencies()
+        try:
+            yield lock
+        finally:
+            self.restore(lock)
+
+    # --- sampling ------------------------------------------------------------------------
+    @Driver.check_active
+    @step(args=["interval"])
+    def sample(self, interval: float = 0.5, *, max_seconds: float = 7200.0,
+               start_timeout: float = 15.0) -> "NPUSampler":
+        """A context manager sampling load and temperatures every ``interval`` s while it is open.
+
+        One shell loop on the board, stopped on exit (and after ``max_seconds`` in any case,
+        should the connection drop without killing it).
+        """
+        if self.process is None:
+            raise NPUError("sampling needs a ProcessProtocol driver (e.g. over SSH) on the target")
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        return NPUSampler(self, self._sampler_script(interval, max_seconds), start_timeout)
+
+    def _sampler_script(self, interval: float, max_seconds: float = 7200.0) -> str:
+        """The board-side loop: '@npu <uptime>\\t<load line>\\t<type=millideg ...>' per sample."""
+        loads = " ".join(shlex.quote(self._p(p)) for p in LOAD_PATHS)
+        uptime = shlex.quote(self._p(UPTIME))
+        zones = shlex.quote(self._p(THERMAL_DIR))
+        freq = shlex.quote(self._p(f"{DEVFREQ_DIR}/{NPU_DEVFREQ}/cur_freq"))
+        count = max(1, int(max_seconds / interval))
+        return (
+            f"L=; for f in {loads}; do if [ -r \"$f\" ]; then L=$f; break; fi; done; "
+            "if [ -z \"$L\" ]; then echo '@npu-error no readable rknpu load file'; exit 3; fi; "
+            f"n=0; while [ $n -lt {count} ]; do "
+            f"read -r up _ < {uptime}; ld=; read -r ld < \"$L\"; t=; fq=; read -r fq 2>/dev/null < {freq}; "
+            f"for z in {zones}/thermal_zone*; do "
+            "{ read -r ty < \"$z/type\" && read -r tc < \"$z/temp\"; } 2>/dev/null && t=\"$t$ty=$tc \"; done; "
+            "printf '@npu %s\\t%s\\t%s\\t%s\\n' \"$up\" \"$ld\" \"$t\" \"$fq\"; "
+            f"n=$((n + 1)); sleep {interval:g}; done"
+        )
+
+
+_SAMPLE = re.compile(r"^@npu ([\d.]+)\t([^\t\n]*)\t([^\t\n]*)(?:\t(\d*))?$", re.M)
+
+
+def parse_samples(text: str) -> list[NPUSample]:
+    """The sampler loop's complete lines as samples (its own format, not rknpu's)."""
+    samples = []
+    for m in _SAMPLE.finditer(text):
+        if m.end() >= len(text) or text[m.end()] != "\n":
+            continue  # the last line is still being written
+        temps = {}
+        for item in m[3].split():
+            kind, _, milli = item.rpartition("=")
+            if kind and milli.lstrip("-").isdigit():
+                temps.setdefault(kind, parse_millidegrees(milli))
+        try:
+            load = parse_load(m[2])
+        except ValueError:
+            load = {}
+        samples.append(NPUSample(float(m[1]), load, temps, m[2].rstrip(), int(m[4]) if m[4] else None))
+    return samples
+
+
+class NPUSampler:
+    """The running sampler; ``samples``, ``peak_load`` and ``max_temp`` work during and after."""
+
+    def __init__(self, driver: NPUDriver, script: str, start_timeout: float):
+        self._driver = driver
+        self._script = script
+        self._start_timeout = start_timeout
+        self._proc: RemoteProcess | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.exit_status: int | None = None
+        self.ended_early = False
+
+    def __enter__(self) -> "NPUSampler":
+        self._proc = self._driver.process.start(self._script)
+        try:
+            m = self._proc.expect(re.compile(r"^@npu(-error)? [^\n]*\n", re.M), self._start_timeout)
+        except ProcessError as e:
+            self._proc.close()
+            raise NPUError(f"the NPU sampler did not start: {e}") from e
+        if m[1]:
+            self._proc.close()
+            raise NPUError(f"the NPU sampler found no rknpu load file (tried {', '.join(LOAD_PATHS)}): {_HINT}")
+        self._thread = threading.Thread(target=self._pump, name="npu-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def _pump(self) -> None:
+        """Keep reading so the board's loop never blocks on a full channel."""
+        while not self._stop.is_set():
+            status = self._proc.wait(0.2, check=False)
+            if status is not None:
+                self.exit_status = status
+                self.ended_early = True
+                return
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if not self.ended_early:
+            self._proc.wait(0.1, check=False)  # what came since the thread's last read
+        self._proc.close()
+        self._driver.logger.info("NPU sampler: %d samples, peak load %s, max temperatures %s",
+                                 len(self.samples), self.peak_load, self.max_temp)
+        if self.ended_early and exc_type is None:
+            raise NPUError(f"the NPU sampler stopped by itself ({describe_exit(self.exit_status)}) after "
+                           f"{len(self.samples)} samples:\n{self.transcript[-2000:]}")
+
+    @property
+    def transcript(self) -> str:
+        """Everything the loop printed."""
+        return self._proc.output if self._proc else ""
+
+    @property
+    def samples(self) -> list[NPUSample]:
+        return parse_samples(self.transcript)
+
+    @property
+    def peak_load(self) -> dict[str, int]:
+        """Core ("Core0") -> highest load seen."""
+        peak: dict[str, int] = {}
+        for s in self.samples:
+            for core, value in s.load.items():
+                peak[core] = max(peak.get(core, value), value)
+        return peak
+
+    @property
+    def max_temp(self) -> dict[str, float]:
+        """Zone type -> highest temperature seen (°C)."""
+        hottest: dict[str, float] = {}
+        for s in self.samples:
+            for zone, value in s.temps.items():
+                hottest[zone] = max(hottest.get(zone, value), value)
+        return hottest
+
+    @property
+    def duration(self) -> float:
+        """Board seconds between the first and the last sample."""
+        samples = self.samples
+        return samples[-1].t - samples[0].t if len(samples) > 1 else 0.0

@@ -1,0 +1,118 @@
+"""Flash a real RK3576 with Rockchip's closed-source upgrade_tool, behind FlashProtocol.
+
+``upgrade_tool uf update.img`` takes a packed Rockchip firmware (RKFW, as built by the vendor
+SDK) and does the loader download, the storage write and the reset by itself, in Maskrom or
+Loader mode. What it writes is what the package lists, so ``wipe_userdata`` cannot change it.
+
+Example environment entry::
+
+    tools:
+      upgrade_tool: /opt/rockchip/upgrade_tool   # on the exporter when the loader is remote
+    targets:
+      main:
+        resources:
+          RKUSBLoader: {match: {ID_PATH: 'pci-0000:00:14.0-usb-0:3.2'}}
+        drivers:
+          UpgradeToolDriver: {}
+
+As with rkdeveloptool, the command-line mode has no device selection here, so one board per
+host in loader mode at a time is assumed and ``ld`` must list exactly one 2207:350e device.
+"""
+
+from __future__ import annotations
+
+import time
+
+import attr
+from labgrid.binding import BindingState
+from labgrid.driver import Driver
+from labgrid.exceptions import NoResourceFoundError
+from labgrid.factory import target_factory
+from labgrid.step import step
+from labgrid.util.managedfile import ManagedFile
+
+from hil.lab.flashprotocol import FlashProtocol
+from hil.lab.rkdeveloptool import SHORT_COMMAND_TIMEOUT, run_tool
+from hil.rockchip import flashtools
+
+
+@target_factory.reg_driver
+@attr.s(eq=False)
+class UpgradeToolDriver(Driver, FlashProtocol):
+    """Flashes an update.img with ``upgrade_tool uf``; ``rd`` only when ``uf`` has not reset the board already.
+
+    Args:
+        timeout (float): upper bound in seconds for one ``uf`` run; 0 disables the bound
+    """
+
+    bindings = {"loader": {"RKUSBLoader", "NetworkRKUSBLoader"}}
+
+    timeout = attr.ib(default=1800.0, converter=float)
+
+    def __attrs_post_init__(self):
+        super().__attrs_post_init__()
+        if self.target.env:
+            self.tool = self.target.env.config.get_tool("upgrade_tool")
+        else:
+            self.tool = "upgrade_tool"
+        self._reset_by_uf = False
+
+    def _run(self, args: list[str], *, long: bool = False) -> tuple[int, str]:
+        timeout = self.timeout
+        if timeout > 0 and not long:
+            timeout = min(timeout, SHORT_COMMAND_TIMEOUT)
+        return run_tool(self.loader, self.tool, args, timeout=timeout, verbose=long)
+
+    def _device(self) -> flashtools.RockusbDevice:
+        _, output = self._run(flashtools.ld_args())
+        return flashtools.select_rk3576(flashtools.parse_ld(output), output=output)
+
+    @Driver.check_active
+    @step(args=["timeout"], result=True)
+    def await_loader(self, timeout: float = 30.0) -> str:
+        timeout = float(timeout)  # labgrid's Timeout refuses ints
+        deadline = time.monotonic() + timeout
+        try:
+            self.target.await_resources([self.loader], timeout)
+        except NoResourceFoundError as e:
+            raise flashtools.LoaderTimeout(
+                f"no rockusb device appeared for {self.loader.name or 'the loader'} within {timeout:g} s: "
+                f"{flashtools.NOT_IN_LOADER_HINT}") from e
+        if self.state is not BindingState.active:
+            # labgrid deactivates a driver whose managed resource vanished (the board left loader mode
+            # and came back); the loader is here again, so take this driver back into use
+            self.target.activate(self)
+        while True:
+            try:
+                mode = self._device().mode
+                self._reset_by_uf = False
+                return mode
+            except flashtools.NoLoaderDevice:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
+
+    @Driver.check_active
+    @step(args=["filename", "wipe_userdata"])
+    def flash(self, filename: str, *, wipe_userdata: bool = False) -> None:
+        self.logger.info("upgrade_tool uf writes what %s lists; wipe_userdata=%s has no effect on it",
+                         filename, wipe_userdata)
+        image = ManagedFile(filename, self.loader)
+        image.sync_to_resource()
+        self._device()  # fail on a missing, foreign or second board before uf starts
+        status, output = self._run(flashtools.uf_args(image.get_remote_path()), long=True)
+        flashtools.check_uf(output)
+        if status != 0:
+            raise flashtools.ToolFailed(f"upgrade_tool uf printed 'Upgrade firmware ok.' but exited with status "
+                                        f"{status}", output=output)
+        self._reset_by_uf = True
+
+    @Driver.check_active
+    @step()
+    def reset(self) -> None:
+        if self._reset_by_uf:
+            self.logger.info("uf has reset the board already; no rd")
+            self._reset_by_uf = False
+            return
+        _, output = self._run(flashtools.rd_args())
+        flashtools.check_rd(output)

@@ -1,0 +1,167 @@
+"""RKLLM runtime logs, every generation from 1.0.x to 1.3.0, as one dict.
+
+The formats differ by version (reference: rockchip.md §1 and §2):
+
+- 1.0.x: no level prefixes; ``rkllm-runtime version: X, rknpu driver version: Y, platform: Z``
+  on one line, or ``rkllm-runtime version: X`` then ``Query platform error!``.
+- 1.1.x: ``I rkllm: `` / ``W rkllm: `` prefixes, a blank line after each; the performance
+  table may come without prefix and has no memory block.
+- 1.2.0: an ``Init`` row inside the table and a ``Memory Usage (GB)`` block.
+- 1.2.1-1.2.3: a ``Model init time (ms)`` block before the first table, ``Peak Memory Usage (GB)``.
+- 1.3.0: the same, with the memory possibly in ``(MB)``.
+
+The log may be a serial capture (CRLF, ANSI codes, shell prompts, echoed commands) with the
+demo's answer text (``robot: ...``) and ``I RKNN:`` / ``E RKNN:`` lines interleaved; a log
+line is found wherever its ``X rkllm: `` / ``X RKNN: `` marker starts on a line.
+
+Memory is reported in MiB. The runtime measures VmHWM (``RKLLMPerfStat.memory_usage_mb``, a
+kernel figure in KiB): its "GB" is KiB / 1024², i.e. GiB, and its "MB" is MiB, so GB is
+multiplied by 1024 and MB taken as is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+from hil.rockchip.text import clean_lines
+
+KEYS = (
+    "runtime_version", "driver_version", "platform", "toolkit_version", "max_context_limit",
+    "npu_core_num", "target_platform", "model_dtype", "init_ms", "runs", "warnings", "errors",
+)
+RUN_KEYS = (
+    "prefill_ms", "prefill_tokens", "prefill_tokens_per_s",
+    "generate_ms", "generate_tokens", "generate_tokens_per_s", "peak_memory_mib",
+)
+
+# A log line of librkllmrt or librknnrt, wherever it starts (a streamed answer or a prompt may
+# precede it on the same line); not inside quotes, so an echoed `grep 'E rkllm: '` is no log line.
+MARKER = re.compile(r"(?<![\"'])([IWE]) (rkllm|RKNN): ?")
+
+_VERSION = re.compile(
+    r"rkllm-runtime version: (\d[\w.+-]*?),?(?:\s+rknpu driver version: (\S+?), platform: (\S+))?$")
+_RKNN_DRIVER = re.compile(r"RKNN Driver Information, version: (\d[\w.]*)")
+_TOOLKIT = re.compile(
+    r"rkllm-toolkit version: (\S+), max_context_limit: (\d+), npu_core_num: (\d+), "
+    r"target_platform: (\S+), model_dtype: (\S+)")
+_INIT_TIME = re.compile(r"^\s*Model init time \(ms\)\s+([\d.]+)$")
+_HEADER = re.compile(r"^\s*Stage\s+Total Time \(ms\)\s+Tokens")
+_ROW = re.compile(r"^\s*(Init|Prefill|Generate)\s+([\d.]+)\s+(\d+|/)\s+([\d.]+|/)\s+([\d.]+|/)$")
+_MEMORY = re.compile(r"^\s*(?:Peak )?Memory Usage \((GB|MB)\)$")
+_NUMBER = re.compile(r"^\s*([\d.]+)$")
+
+# Failure lines printed without a level prefix (by the runtime's older code paths, the demos,
+# librknnrt's API wrappers or the shell); the error text starts where the match starts.
+_FAILURES = re.compile(
+    r"rkllm init failed"
+    r"|Query platform error!"
+    r"|Platform error: .*"
+    r"|Your platform is \w+\.?"
+    r"|(?:error: )?prompt gather than max context \(.*\)"
+    r"|Segmentation fault|段错误"
+    r"|invalid magic characters.*"
+    r"|(?:error: )?failed to load model.*"
+    r"|rknn_init fail! ret=-?\d+"
+    r"|Get device properties failed"
+    r"|^\\?run error$|\\run error$"
+)
+
+
+def split_marker(line: str) -> tuple[str, str | None, str | None, str]:
+    """``(before, level, source, body)`` of a line: ``level`` is ``I``/``W``/``E`` and
+    ``source`` ``rkllm``/``RKNN`` for a log line (``before`` is what preceded the marker,
+    e.g. streamed answer text); otherwise ``(line, None, None, line)``."""
+    m = MARKER.search(line)
+    if m is None:
+        return line, None, None, line
+    return line[: m.start()], m[1], m[2], line[m.end():]
+
+
+def _num(text: str) -> float | None:
+    return None if text == "/" else float(text)
+
+
+def _new_run() -> dict:
+    return dict.fromkeys(RUN_KEYS)
+
+
+def parse(text: str) -> dict:
+    """The facts of an RKLLM log: see ``KEYS``; absent values are None, ``runs`` has one dict
+    (``RUN_KEYS``) per performance table. Header fields keep their first value in the log."""
+    out: dict = dict.fromkeys(KEYS)
+    out.update(runs=[], warnings=[], errors=[])
+    run: dict | None = None
+    memory_unit: str | None = None
+
+    def first(key, value):
+        if out[key] is None:
+            out[key] = value
+
+    for line in clean_lines(text):
+        before, level, source, body = split_marker(line)
+        if level is not None:
+            logged = line[len(before):]
+            if level == "W":
+                out["warnings"].append(logged)
+            elif level == "E":
+                out["errors"].append(logged)
+        else:
+            failure = _FAILURES.search(line)
+            if failure:
+                out["errors"].append(line[failure.start():].strip())
+
+        if memory_unit is not None and source != "RKNN" and body.strip():
+            unit, memory_unit = memory_unit, None
+            if m := _NUMBER.match(body):
+                run["peak_memory_mib"] = round(float(m[1]) * (1024 if unit == "GB" else 1), 2)
+                continue
+
+        if m := _VERSION.search(body):
+            first("runtime_version", m[1])
+            if m[2]:
+                first("driver_version", m[2])
+                first("platform", m[3])
+        elif m := _RKNN_DRIVER.search(body):
+            first("driver_version", m[1])
+        elif m := _TOOLKIT.search(body):
+            first("toolkit_version", m[1])
+            first("max_context_limit", int(m[2]))
+            first("npu_core_num", int(m[3]))
+            first("target_platform", m[4])
+            first("model_dtype", m[5])
+        elif m := _INIT_TIME.match(body):
+            first("init_ms", float(m[1]))
+        elif _HEADER.match(body):
+            run = _new_run()
+            out["runs"].append(run)
+        elif m := _ROW.match(body):
+            if m[1] == "Init":
+                first("init_ms", float(m[2]))
+                continue
+            stage = m[1].lower()
+            if run is None or run[f"{stage}_ms"] is not None:  # a table pasted without its header
+                run = _new_run()
+                out["runs"].append(run)
+            run[f"{stage}_ms"] = float(m[2])
+            run[f"{stage}_tokens"] = None if m[3] == "/" else int(m[3])
+            run[f"{stage}_tokens_per_s"] = _num(m[5])
+        elif (m := _MEMORY.match(body)) and run is not None:
+            memory_unit = m[1]
+    return out
+
+
+def main(path: str) -> int:
+    """``hil parse rkllm-log FILE``: print the parsed log as one JSON object (``-`` = stdin)."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except OSError as e:
+        print(f"error: cannot read {path}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    print(json.dumps(parse(data.decode("utf-8", errors="replace")), indent=2))
+    return 0

@@ -1,0 +1,75 @@
+"""Run the qualification suite (tests/) in a subprocess against a twin, and read its JUnit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import attr
+import pytest
+
+from hil.paths import REPO
+
+SUITE_TIMEOUT = 900
+
+
+@attr.s
+class SuiteRun:
+    returncode = attr.ib()
+    seconds = attr.ib()
+    output = attr.ib(repr=False)
+    junit = attr.ib(repr=False)  # Path
+    cases = attr.ib(factory=dict)  # "file::name" -> {"outcome", "message", "properties"}
+
+    def outcome(self, case: str) -> str:
+        assert case in self.cases, f"{case} did not run; cases: {sorted(self.cases)}\n{self.output[-3000:]}"
+        return self.cases[case]["outcome"]
+
+    def message(self, case: str) -> str:
+        return self.cases[case]["message"]
+
+    def failed(self) -> dict:
+        return {k: v["message"] for k, v in self.cases.items() if v["outcome"] in ("failed", "error")}
+
+
+def read_junit(path: Path) -> dict:
+    cases = {}
+    for tc in ET.parse(path).getroot().iter("testcase"):
+        module = tc.get("file") or tc.get("classname", "").replace(".", "/") + ".py"
+        name = f"{Path(module).name}::{tc.get('name')}"
+        outcome, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            el = tc.find(tag)
+            if el is not None:
+                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
+                message = (el.get("message") or "") + "\n" + (el.text or "")
+                break
+        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        cases[name] = {"outcome": outcome, "message": message, "properties": props}
+    return cases
+
+
+@pytest.fixture(scope="session")
+def run_suite(tmp_path_factory):
+    """Factory: run ``pytest --lg-env ENV tests ARGS`` against a started bench."""
+
+    def run(bench, *args: str, board: int = 1, timeout: float = SUITE_TIMEOUT) -> SuiteRun:
+        out = tmp_path_factory.mktemp("suite")
+        env_file = bench.env_file(out, board)
+        junit = out / "junit.xml"
+        cmd = [sys.executable, "-m", "pytest", "--lg-env", str(env_file), "tests", f"--junitxml={junit}",
+               f"--lg-log={out / 'console'}", "-p", "no:cacheprovider", "-q", "-rfEs", *args]
+        env = {**os.environ, "HIL_BENCH_DIR": str(bench.config.state_dir)}
+        start = time.monotonic()
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        result = SuiteRun(returncode=proc.returncode, seconds=time.monotonic() - start,
+                          output=proc.stdout + proc.stderr, junit=junit)
+        assert junit.exists(), f"the suite wrote no JUnit file (exit {proc.returncode}):\n{result.output[-4000:]}"
+        result.cases = read_junit(junit)
+        return result
+
+    return run

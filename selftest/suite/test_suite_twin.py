@@ -1,0 +1,82 @@
+"""The qualification suite against the twin: the reference image passes, each bad case fails
+the right test and names its cause (read from the suite's JUnit file)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hil.prompts import text_prompts
+
+TIMESCALE = 0.1
+
+
+@pytest.fixture(scope="module")
+def bench(start_bench):
+    return start_bench(boards=1, timescale=TIMESCALE)
+
+
+def test_reference_image_passes_everything(bench, run_suite):
+    run = run_suite(bench, "--image", "twin-good")
+    assert run.failed() == {}, f"failures on twin-good:\n{run.failed()}\n{run.output[-3000:]}"
+    skipped = {k: v["message"] for k, v in run.cases.items() if v["outcome"] == "skipped"}
+    assert skipped == {}, f"tests skipped on the reference image: {skipped}"
+    assert run.returncode == 0
+    # every concern of the suite ran
+    for case in ["test_boot.py::test_boots_to_shell", "test_platform.py::test_os_release_matches_image",
+                 "test_npu_stack.py::test_driver_new_enough_for_runtime", "test_frequencies.py::test_lock_and_restore",
+                 "test_deploy.py::test_redeploy_sends_nothing", "test_config.py::test_configuration[embed_size]",
+                 f"test_text_inference.py::test_text_golden[{text_prompts()[0].id}]",
+                 "test_multimodal.py::test_multimodal_performance", "test_npu_activity.py::test_no_thermal_throttling"]:
+        assert run.outcome(case) == "passed"
+    props = run.cases["test_boot.py::test_boots_to_shell"]["properties"]
+    assert float(props["boot_to_shell_s"]) > 0
+    perf = run.cases["test_text_inference.py::test_text_performance"]["properties"]
+    assert float(perf["text_decode_tokens_per_s"]) > 10
+
+
+def test_old_driver_is_named(bench, run_suite):
+    run = run_suite(bench, "--image", "twin-old-driver")
+    case = "test_npu_stack.py::test_driver_new_enough_for_runtime"
+    assert run.outcome(case) == "failed"
+    assert "0.9.6" in run.message(case) and "0.9.8" in run.message(case)
+
+
+def test_slow_npu_fails_decode_limit(bench, run_suite):
+    run = run_suite(bench, "--image", "twin-slow-npu")
+    case = "test_multimodal.py::test_multimodal_performance"
+    assert run.outcome(case) == "failed"
+    assert "mm_decode_tokens_per_s" in run.message(case) and "below its lower limit" in run.message(case)
+    assert run.outcome("test_boot.py::test_boots_to_shell") == "passed"
+
+
+def test_panic_at_boot_is_named(bench, run_suite):
+    run = run_suite(bench, "--image", "twin-panic")
+    case = "test_boot.py::test_boots_to_shell"
+    assert run.outcome(case) == "failed"
+    assert "kernel panic" in run.message(case).lower()
+    assert run.outcome("test_platform.py::test_cpu_clusters") == "skipped"
+
+
+def test_no_login_gives_up_after_bounded_retries(bench, run_suite):
+    run = run_suite(bench, "--image", "twin-no-login", timeout=400)
+    case = "test_boot.py::test_boots_to_shell"
+    assert run.outcome(case) == "failed"
+    assert "did not reach shell in 3 attempts" in run.message(case)
+    assert "login" in run.message(case).lower()
+
+
+def test_rk3588_model_is_named(bench, run_suite):
+    run = run_suite(bench, "--image", "twin-good", "--model", "qwen2-vl-2b-w8a8-rk3588")
+    case = "test_config.py::test_configuration[target_platform]"
+    assert run.outcome(case) == "failed"
+    assert "RK3588" in run.message(case) and "RK3576" in run.message(case)
+
+
+def test_embed_size_mismatch_named_before_segfault(bench, run_suite):
+    run = run_suite(bench, "--image", "twin-good", "--model", "qwen2.5-vl-3b-w4a16-rk3576")
+    case = "test_config.py::test_configuration[embed_size]"
+    assert run.outcome(case) == "failed"
+    assert "2048" in run.message(case) and "1536" in run.message(case)
+    mm = run.message("test_multimodal.py::test_multimodal_performance")
+    assert "not run" in mm and "embed_size" in mm
+    assert "Segmentation fault" not in run.output

@@ -1,0 +1,341 @@
+"""NPUDriver on the host: busybox sh as the board's shell, the rknpu module's files in a directory.
+
+The driver's ``root`` points at a directory laid out like the board's /sys and /proc
+(``localboard.write_surface``), named with a space and a quote so that an unquoted path
+breaks the command. The files are plain: nothing clamps a frequency or hides
+``userspace/set_freq`` under another governor, so the tests check what the driver reads
+and writes, not what the kernel makes of it (selftest/twin/test_surface_guest.py does).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+from labgrid import Target
+from labgrid.binding import StateError
+
+from hil.lab import NPUDriver, NPUProtocol
+from hil.lab.npu import (CPUFREQ_TARGETS, DEVFREQ_TARGETS, LOAD_PATHS, VERSION_PATHS, FrequencyLock, NPUError,
+                         NPUSample, parse_samples)
+from selftest.unit.localboard import BUSYBOX, ZONES, LocalCommandDriver, LocalProcessDriver, write_surface
+
+pytestmark = pytest.mark.skipif(BUSYBOX is None, reason="needs busybox (the guest's shell) on the host")
+
+NPU, GPU, DMC = "27700000.npu", "27800000.gpu", "dmc"
+BOOT_TEMPS = {zone: milli / 1000 for zone, milli in ZONES}
+
+
+@pytest.fixture
+def surface(tmp_path):
+    return write_surface(tmp_path / "board root's")
+
+
+@pytest.fixture
+def target():
+    t = Target("npu-unit")
+    yield t
+    t.cleanup()
+
+
+@pytest.fixture
+def shell(target):
+    return LocalCommandDriver(target, "shell")
+
+
+@pytest.fixture
+def npu(target, shell, surface):
+    LocalProcessDriver(target, "process")
+    driver = NPUDriver(target, "npu", root=str(surface.root), timeout=7.5)
+    target.activate(driver)
+    return driver
+
+
+# --- binding -------------------------------------------------------------------------------
+
+
+def test_binds_without_a_process_driver_and_is_found_by_protocol(target, shell, surface):
+    driver = NPUDriver(target, "npu", root=str(surface.root))
+    assert driver.process is None
+    with pytest.raises(StateError):
+        driver.load()
+    assert target.get_driver("NPUProtocol") is driver
+    assert target.get_driver(NPUProtocol).driver_version() == "0.9.8"
+    with pytest.raises(NPUError, match="ProcessProtocol"):
+        driver.sample()
+
+
+def test_every_command_has_the_driver_timeout(npu, shell):
+    npu.driver_version()
+    npu.load()
+    npu.devfreq()
+    npu.cpufreq(0)
+    npu.temperatures()
+    npu.restore(npu.lock_frequencies())
+    assert len(shell.commands) >= 8
+    assert {timeout for _, timeout in shell.commands} == {7.5}
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+def test_driver_version_falls_back_through_the_three_files(npu, surface):
+    assert npu.driver_version() == "0.9.8"
+    shutil.rmtree(surface.root / "sys/kernel/debug")
+    surface.write("proc/rknpu/version", "RKNPU driver: v0.9.7\n")
+    assert npu.driver_version() == "0.9.7"
+    shutil.rmtree(surface.root / "proc/rknpu")
+    surface.write("sys/module/rknpu/version", "0.9.6\n")
+    assert npu.driver_version() == "0.9.6"
+    (surface.root / "sys/module/rknpu/version").unlink()
+    with pytest.raises(NPUError) as e:
+        npu.driver_version()
+    assert all(path in str(e.value) for path in VERSION_PATHS)
+    assert "is the rknpu driver loaded / debugfs mounted" in str(e.value)
+
+
+def test_load_per_core(npu, surface):
+    assert npu.load() == {"Core0": 0, "Core1": 0}
+    surface.load(100, 7)
+    assert npu.load() == {"Core0": 100, "Core1": 7}
+    surface.write("sys/kernel/debug/rknpu/load", "NPU load:  Core0:   %, Core1: 35%,\n")  # blank zero
+    assert npu.load() == {"Core0": 0, "Core1": 35}
+    shutil.rmtree(surface.root / "sys/kernel/debug")
+    surface.write("proc/rknpu/load", "NPU load:  Core0: 12%, Core1: 13%,\n")
+    assert npu.load() == {"Core0": 12, "Core1": 13}
+    surface.write("proc/rknpu/load", "NPU load:  5%\n")  # single-core SoCs
+    assert npu.load() == {"Core0": 5}
+    surface.write("proc/rknpu/load", "garbage\n")
+    with pytest.raises(NPUError, match="garbage"):
+        npu.load()
+    shutil.rmtree(surface.root / "proc/rknpu")
+    with pytest.raises(NPUError) as e:
+        npu.load()
+    assert all(path in str(e.value) for path in LOAD_PATHS)
+
+
+def test_devfreq(npu, surface):
+    assert npu.devfreq() == {
+        "cur_freq": 950_000_000,
+        "available_frequencies": [m * 1_000_000 for m in (300, 400, 500, 600, 700, 800, 900, 950)],
+        "governor": "rknpu_ondemand",
+        "min_freq": 300_000_000,
+        "max_freq": 950_000_000,
+    }
+    assert npu.devfreq(DMC)["available_frequencies"] == [528_000_000, 1_068_000_000, 1_560_000_000, 2_112_000_000]
+    assert npu.devfreq(GPU)["governor"] == "simple_ondemand"
+    shutil.rmtree(surface.root / "sys/class/devfreq" / NPU)
+    with pytest.raises(NPUError) as e:
+        npu.devfreq()
+    assert "/sys/class/devfreq/27700000.npu" in str(e.value)
+    assert "present: 27800000.gpu, dmc" in str(e.value)
+
+
+def test_cpufreq(npu):
+    big = npu.cpufreq(4)
+    assert big["scaling_governor"] == "ondemand"
+    assert big["scaling_available_frequencies"][-2:] == [2_208_000, 2_304_000]
+    assert big["cpuinfo_max_freq"] == 2_304_000
+    assert big["related_cpus"] == [4, 5, 6, 7]
+    assert big["scaling_setspeed"] is None  # <unsupported> outside the userspace governor
+    assert npu.cpufreq("policy0")["cpuinfo_max_freq"] == 2_208_000
+    with pytest.raises(NPUError, match="policy6"):
+        npu.cpufreq(6)
+
+
+def test_temperatures(npu, surface):
+    temps = npu.temperatures()
+    assert temps == BOOT_TEMPS
+    assert list(temps) == [zone for zone, _ in ZONES]
+    surface.temp("npu-thermal", 71500)
+    surface.write("sys/class/thermal/thermal_zone5/temp", "")  # a sensor that reads nothing is left out
+    temps = npu.temperatures()
+    assert temps["npu-thermal"] == 71.5 and "gpu-thermal" not in temps
+
+
+# --- lock and restore ----------------------------------------------------------------------
+
+SETPOINTS = {
+    NPU: "sys/class/devfreq/27700000.npu/userspace/set_freq",
+    GPU: "sys/class/devfreq/27800000.gpu/userspace/set_freq",
+    DMC: "sys/class/devfreq/dmc/userspace/set_freq",
+    "policy0": "sys/devices/system/cpu/cpufreq/policy0/scaling_setspeed",
+    "policy4": "sys/devices/system/cpu/cpufreq/policy4/scaling_setspeed",
+}
+GOVERNORS = {
+    NPU: "sys/class/devfreq/27700000.npu/governor",
+    GPU: "sys/class/devfreq/27800000.gpu/governor",
+    DMC: "sys/class/devfreq/dmc/governor",
+    "policy0": "sys/devices/system/cpu/cpufreq/policy0/scaling_governor",
+    "policy4": "sys/devices/system/cpu/cpufreq/policy4/scaling_governor",
+}
+
+
+def cpuidle(surface, cpus=8):
+    return [surface.read(f"sys/devices/system/cpu/cpu{c}/cpuidle/state1/disable") for c in range(cpus)]
+
+
+def devfreq_follows_setpoint(surface):
+    """cur_freq reads what set_freq holds, so a read-back after the writes can be told apart."""
+    for node in (NPU, GPU, DMC):
+        cur = surface.root / "sys/class/devfreq" / node / "cur_freq"
+        cur.unlink()
+        os.symlink("userspace/set_freq", cur)
+
+
+def test_lock_writes_what_fix_freq_writes_and_restore_puts_it_back(npu, surface):
+    devfreq_follows_setpoint(surface)
+    before = surface.snapshot()
+    lock = npu.lock_frequencies()
+    assert isinstance(lock, FrequencyLock)
+    assert lock.governors == {NPU: "rknpu_ondemand", GPU: "simple_ondemand", DMC: "dmc_ondemand",
+                              "policy0": "ondemand", "policy4": "ondemand"}
+    assert lock.freqs == {NPU: 950_000_000, GPU: 300_000_000, DMC: 528_000_000, "policy0": 408_000,
+                          "policy4": 408_000}
+    assert lock.setpoints == {}
+    assert lock.cpuidle == dict.fromkeys(range(8), 0)
+    assert lock.targets == {**DEVFREQ_TARGETS, **CPUFREQ_TARGETS}
+    assert lock.targets[NPU] == 1_000_000_000 and lock.targets["policy4"] == 2_304_000
+    assert lock.missing == []
+    for key, path in GOVERNORS.items():
+        assert surface.read(path) == "userspace\n", key
+    for key, path in SETPOINTS.items():
+        assert surface.read(path) == f"{lock.targets[key]}\n", key
+    assert cpuidle(surface) == ["1\n"] * 8
+    # read back after the writes: the devfreq cur_freq here follows set_freq, the cpufreq one stays
+    assert lock.locked == {NPU: 1_000_000_000, GPU: 950_000_000, DMC: 2_112_000_000, "policy0": 408_000,
+                           "policy4": 408_000}
+
+    npu.restore(lock)
+    after = surface.snapshot()
+    # set_freq and scaling_setspeed are the kernel's under any other governor: plain files keep them
+    kernel_owned = set(SETPOINTS.values())
+    assert {k: v for k, v in after.items() if k not in kernel_owned} == {
+        k: v for k, v in before.items() if k not in kernel_owned}
+    assert cpuidle(surface) == ["0\n"] * 8
+
+
+def test_restore_puts_back_a_userspace_setpoint(npu, surface):
+    surface.write(GOVERNORS[NPU], "userspace\n")
+    surface.write(SETPOINTS[NPU], "600000000\n")
+    surface.write(GOVERNORS["policy4"], "userspace\n")
+    surface.write(SETPOINTS["policy4"], "1200000\n")
+    surface.write("sys/devices/system/cpu/cpu3/cpuidle/state1/disable", "1\n")
+    lock = npu.lock_frequencies()
+    assert lock.setpoints == {NPU: 600_000_000, "policy4": 1_200_000}
+    assert lock.cpuidle[3] == 1 and lock.cpuidle[2] == 0
+    npu.restore(lock)
+    assert surface.read(GOVERNORS[NPU]) == "userspace\n"
+    assert surface.read(SETPOINTS[NPU]) == "600000000\n"
+    assert surface.read(SETPOINTS["policy4"]) == "1200000\n"
+    assert surface.read(GOVERNORS[GPU]) == "simple_ondemand\n"
+    assert cpuidle(surface) == ["0\n"] * 3 + ["1\n"] + ["0\n"] * 4
+
+
+def test_lock_skips_what_the_board_lacks(npu, surface):
+    shutil.rmtree(surface.root / "sys/class/devfreq/dmc")
+    shutil.rmtree(surface.root / "sys/devices/system/cpu/cpu7/cpuidle")
+    lock = npu.lock_frequencies()
+    assert lock.missing == ["/sys/devices/system/cpu/cpu7/cpuidle/state1/disable", "/sys/class/devfreq/dmc"]
+    assert DMC not in lock.governors and DMC not in lock.locked and 7 not in lock.cpuidle
+    assert cpuidle(surface, 7) == ["1\n"] * 7
+    npu.restore(lock)
+    assert cpuidle(surface, 7) == ["0\n"] * 7
+
+
+def test_lock_needs_the_npu_devfreq_node(npu, surface):
+    shutil.rmtree(surface.root / "sys/class/devfreq" / NPU)
+    with pytest.raises(NPUError, match="27700000.npu/governor: is the rknpu driver loaded"):
+        npu.lock_frequencies()
+    assert cpuidle(surface) == ["0\n"] * 8, "nothing written"
+
+
+def test_a_refused_write_undoes_the_lock(npu, surface):
+    gov = surface.root / GOVERNORS[GPU]
+    gov.unlink()
+    os.symlink("/proc/version", gov)  # reads, refuses writes even from root, as the kernel may
+    with pytest.raises(NPUError) as e:
+        npu.lock_frequencies()
+    msg = str(e.value)
+    assert msg.startswith("could not lock the frequencies: /sys/class/devfreq/27800000.gpu/governor <- userspace:")
+    assert "/sys/class/devfreq/27800000.gpu/userspace/set_freq" not in msg, "set_freq is a plain file here"
+    assert "restoring failed" in msg, "the GPU governor cannot be restored either"
+    assert surface.read(GOVERNORS[NPU]) == "rknpu_ondemand\n"
+    assert surface.read(GOVERNORS["policy4"]) == "ondemand\n"
+    assert cpuidle(surface) == ["0\n"] * 8
+
+
+def test_locked_frequencies_context_restores_on_error(npu, surface):
+    with pytest.raises(RuntimeError, match="inference failed"):
+        with npu.locked_frequencies() as lock:
+            assert surface.read(GOVERNORS[NPU]) == "userspace\n"
+            assert lock.targets[NPU] == 1_000_000_000
+            raise RuntimeError("inference failed")
+    assert surface.read(GOVERNORS[NPU]) == "rknpu_ondemand\n"
+
+
+# --- sampling ------------------------------------------------------------------------------
+
+
+def test_sample_reads_both_cores_and_every_zone(npu, surface, target):
+    process = npu.process
+    with npu.sample(interval=0.05) as sampler:
+        assert len(sampler.samples) >= 1, "the first sample is in before the body runs"
+        time.sleep(0.3)
+        surface.load(85, 60)
+        surface.temp("npu-thermal", 71500)
+        time.sleep(0.3)
+        surface.load(40, 92)
+        time.sleep(0.3)
+        surface.load(0, 0)
+        surface.temp("npu-thermal", 45000)
+        time.sleep(0.3)
+    samples = sampler.samples
+    assert 8 <= len(samples) <= 40
+    assert all(isinstance(s, NPUSample) for s in samples)
+    assert samples[0].load == {"Core0": 0, "Core1": 0} and samples[0].temps == BOOT_TEMPS
+    assert samples[0].raw_load == "NPU load:  Core0:  0%, Core1:  0%,"
+    assert sampler.peak_load == {"Core0": 85, "Core1": 92}
+    assert sampler.max_temp == {**BOOT_TEMPS, "npu-thermal": 71.5}
+    assert {"Core0": 85, "Core1": 60} in [s.load for s in samples], "a sample between the changes"
+    assert samples[-1].load == {"Core0": 0, "Core1": 0}
+    times = [s.t for s in samples]
+    assert times == sorted(times) and 0.6 < sampler.duration < 2.5, "board uptime"
+    assert "NPU load:  Core0: 40%, Core1: 92%," in sampler.transcript
+    assert not process.started[-1].running, "the loop is stopped on exit"
+
+
+def test_sampler_keeps_reading_while_the_body_runs(npu, target):
+    """The body does not read the channel; a loop blocked on a full pipe would stop sampling."""
+    with npu.sample(interval=0.001) as sampler:
+        time.sleep(2.0)
+    per_second = len(sampler.samples) / 2.0
+    pipe_full = 65536 / len(sampler.transcript.split("\n")[0])  # samples a 64 KiB pipe holds
+    assert len(sampler.samples) > pipe_full * 1.3, f"{per_second:.0f} samples/s"
+
+
+def test_sampler_needs_a_load_file(npu, surface, target):
+    shutil.rmtree(surface.root / "sys/kernel/debug")
+    shutil.rmtree(surface.root / "proc/rknpu")
+    with pytest.raises(NPUError, match="no rknpu load file .* is the rknpu driver loaded"):
+        with npu.sample(interval=0.05):
+            pass
+    assert not npu.process.started[-1].running
+
+
+def test_sampler_that_stops_by_itself_is_an_error(npu):
+    with pytest.raises(NPUError, match=r"stopped by itself \(exit status 0\) after 2 samples"):
+        with npu.sample(interval=0.05, max_seconds=0.1) as sampler:
+            time.sleep(0.5)
+    assert len(sampler.samples) == 2
+
+
+def test_parse_samples_skips_an_unfinished_line():
+    text = ("@npu 12.50\tNPU load:  Core0: 10%, Core1:  0%,\tsoc-thermal=42500 npu-thermal=50250 \n"
+            "noise from the shell\n"
+            "@npu 13.00\tNPU load:  Core0: 20%, Core1:  0%,\tsoc-thermal=42")
+    assert parse_samples(text) == [
+        NPUSample(12.5, {"Core0": 10, "Core1": 0}, {"soc-thermal": 42.5, "npu-thermal": 50.25},
+                  "NPU load:  Core0: 10%, Core1:  0%,")]
