@@ -25,6 +25,7 @@ import re
 import time
 
 import attr
+from pexpect import TIMEOUT
 from labgrid.exceptions import NoResourceFoundError
 from labgrid.factory import target_factory
 from labgrid.step import step
@@ -108,21 +109,31 @@ class RK3576Strategy(Strategy):
         self.target.activate(self.power)
         self.power.off()
 
-    def _await_console(self, patterns: list[str], timeout: float) -> None:
+    def _await_console(self, patterns: list[str], what: str, timeout: float) -> None:
         """Wait for the first of ``patterns`` while watching for a kernel panic."""
-        index, _, match, _ = self.console.expect([PANIC.pattern, *patterns], timeout=timeout)
+        try:
+            index, _, match, _ = self.console.expect([PANIC.pattern, *patterns], timeout=timeout)
+        except TIMEOUT:
+            raise BootError(f"no {what} on the console within {timeout:g} s") from None
         if index == 0:
-            raise BootError(f"kernel panic during boot: {match.group(0).decode(errors='replace').strip()}")
+            line = match.group(0).decode(errors="replace")
+            try:  # the reason follows on the same line; it may not have arrived yet
+                _, rest, _, _ = self.console.expect(r"\n", timeout=2)
+                line += rest.decode(errors="replace")
+            except TIMEOUT:
+                pass
+            raise BootError(f"kernel panic during boot: {line.strip()}")
 
     def _reach(self, state: Status) -> None:
         """From power on (or loader reset): wait for U-Boot or a logged-in shell."""
         if state == Status.uboot:
             if self.uboot is None:
                 raise StrategyError("no UBootDriver in this environment: state 'uboot' is not available")
-            self._await_console([self.uboot.autoboot], timeout=self.uboot.login_timeout)
+            self._await_console([self.uboot.autoboot], "U-Boot autoboot prompt", timeout=self.uboot.login_timeout)
             self.target.activate(self.uboot)
         else:
-            self._await_console([self.shell.login_prompt, self.shell.prompt], timeout=self.shell.login_timeout)
+            self._await_console([self.shell.login_prompt, self.shell.prompt], "login prompt or shell prompt",
+                                timeout=self.shell.login_timeout)
             self.target.activate(self.shell)
 
     def _boot(self, state: Status, *, via: str = "power") -> BootRecord:
@@ -141,7 +152,8 @@ class RK3576Strategy(Strategy):
             try:
                 self._reach(state)
             except Exception as e:  # noqa: BLE001 - every failure of an attempt is retried
-                failures.append((f"{type(e).__name__}: {e}".strip(), record.since(mark)))
+                text = str(e) if isinstance(e, BootError) else f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                failures.append((text, record.since(mark)))
                 self._drop_users()
                 continue
             boot = BootRecord(state=state.name, attempts=attempt, seconds=time.monotonic() - start,

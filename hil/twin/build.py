@@ -53,7 +53,7 @@ GUEST_MODULES = [
 ]
 CMDLINE = "console=ttyAMA0,115200 rdinit=/init panic=0 loglevel=7"
 UBOOT_BOOTDELAY = (b"bootdelay=2\0", b"bootdelay=1\0")
-ROOT_PASSWORD = "rk3576"  # the twin's published default; real boards get theirs from the env
+ROOT_PASSWORD = "hil-twin-3vQ8"  # the twin's published default; real boards get theirs from the env
 
 
 class BuildError(RuntimeError):

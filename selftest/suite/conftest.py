@@ -23,6 +23,7 @@ class SuiteRun:
     seconds = attr.ib()
     output = attr.ib(repr=False)
     junit = attr.ib(repr=False)  # Path
+    folder = attr.ib(repr=False)  # the run's folder (JUnit, console logs)
     cases = attr.ib(factory=dict)  # "file::name" -> {"outcome", "message", "properties"}
 
     def outcome(self, case: str) -> str:
@@ -31,6 +32,11 @@ class SuiteRun:
 
     def message(self, case: str) -> str:
         return self.cases[case]["message"]
+
+    def texts(self) -> str:
+        """Everything the run wrote: output, JUnit and console logs."""
+        files = [p for p in self.folder.rglob("*") if p.is_file()]
+        return self.output + "".join(p.read_text(errors="replace") for p in files)
 
     def failed(self) -> dict:
         return {k: v["message"] for k, v in self.cases.items() if v["outcome"] in ("failed", "error")}
@@ -49,6 +55,11 @@ def read_junit(path: Path) -> dict:
                 message = (el.get("message") or "") + "\n" + (el.text or "")
                 break
         props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        old = cases.get(name)
+        if old is not None:  # a failing call and an erroring teardown: keep both, worst outcome first
+            rank = ["failed", "error", "skipped", "passed"]
+            outcome = min(outcome, old["outcome"], key=rank.index)
+            message, props = old["message"] + "\n" + message, {**old["properties"], **props}
         cases[name] = {"outcome": outcome, "message": message, "properties": props}
     return cases
 
@@ -67,7 +78,7 @@ def run_suite(tmp_path_factory):
         start = time.monotonic()
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
         result = SuiteRun(returncode=proc.returncode, seconds=time.monotonic() - start,
-                          output=proc.stdout + proc.stderr, junit=junit)
+                          output=proc.stdout + proc.stderr, junit=junit, folder=out)
         assert junit.exists(), f"the suite wrote no JUnit file (exit {proc.returncode}):\n{result.output[-4000:]}"
         result.cases = read_junit(junit)
         return result

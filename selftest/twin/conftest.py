@@ -83,7 +83,7 @@ def ssh_client(bench, board: int = 1, timeout: float = 60.0) -> paramiko.SSHClie
                                    paramiko.Ed25519Key(data=__import__("base64").b64decode(host_key[1])))
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
-            client.connect("127.0.0.1", port=port, username="root", password="rk3576", timeout=5,
+            client.connect("127.0.0.1", port=port, username="root", password="hil-twin-3vQ8", timeout=5,
                            banner_timeout=5, auth_timeout=5, look_for_keys=False, allow_agent=False)
             return client
         except (OSError, paramiko.SSHException):

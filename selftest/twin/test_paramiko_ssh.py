@@ -29,7 +29,7 @@ from hil.lab.process import ProcessExited
 
 pytestmark = pytest.mark.twin
 
-PASSWORD = "rk3576"
+PASSWORD = "hil-twin-3vQ8"
 REMOTE = "/userdata/paramiko-deploy"
 
 
