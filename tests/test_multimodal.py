@@ -27,6 +27,8 @@ def test_picture_answers(multimodal_inference, picture, record_property):
             problems.append(f"{prompt.text!r} -> {answer!r} lacks {missing}")
     if run.error:
         problems.append(f"the run failed: {run.error}")
+    if problems and run.log_errors():
+        problems.append(f"the runtime said: {run.log_errors()}")
     assert not problems, f"{picture}: " + "; ".join(problems)
 
 

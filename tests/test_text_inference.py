@@ -19,6 +19,8 @@ def test_text_answer(text_inference, prompt, record_property):
     record_property("answer", answer)
     missing = prompts.missing_keywords(answer, prompt.keywords)
     detail = f"; the run failed: {text_inference.error}" if text_inference.error else ""
+    if text_inference.log_errors():
+        detail += f"; the runtime said: {text_inference.log_errors()}"
     assert answer and not missing, f"answer to {prompt.text!r} lacks {missing}: {answer!r}{detail}"
 
 

@@ -48,6 +48,23 @@ SHORT_COMMAND_TIMEOUT = 60.0
 SETTLE_AFTER_DB = 5.0
 
 
+def await_loader_resource(driver, timeout: float) -> float:
+    """Wait until the driver's USB loader resource is present (and the driver active); the deadline."""
+    timeout = float(timeout)  # labgrid's Timeout refuses ints
+    deadline = time.monotonic() + timeout
+    try:
+        driver.target.await_resources([driver.loader], timeout)
+    except NoResourceFoundError as e:
+        raise flashtools.LoaderTimeout(
+            f"no rockusb device appeared for {driver.loader.name or 'the loader'} within {timeout:g} s: "
+            f"{flashtools.NOT_IN_LOADER_HINT}") from e
+    if driver.state is not BindingState.active:
+        # labgrid deactivates a driver whose managed resource vanished (the board left loader mode
+        # and came back); the loader is here again, so take this driver back into use
+        driver.target.activate(driver)
+    return deadline
+
+
 def run_tool(resource, tool: str, args: list[str], *, timeout: float, verbose: bool = False) -> tuple[int, str]:
     """Run ``tool args`` where ``resource`` is (over SSH for an exported one); (exit status, cleaned output).
 
@@ -166,18 +183,7 @@ class RKDeveloptoolDriver(Driver, FlashProtocol):
     @Driver.check_active
     @step(args=["timeout"], result=True)
     def await_loader(self, timeout: float = 30.0) -> str:
-        timeout = float(timeout)  # labgrid's Timeout refuses ints
-        deadline = time.monotonic() + timeout
-        try:
-            self.target.await_resources([self.loader], timeout)
-        except NoResourceFoundError as e:
-            raise flashtools.LoaderTimeout(
-                f"no rockusb device appeared for {self.loader.name or 'the loader'} within {timeout:g} s: "
-                f"{flashtools.NOT_IN_LOADER_HINT}") from e
-        if self.state is not BindingState.active:
-            # labgrid deactivates a driver whose managed resource vanished (the board left loader mode
-            # and came back); the loader is here again, so take this driver back into use
-            self.target.activate(self)
+        deadline = await_loader_resource(self, timeout)
         while True:  # udev has it; give rkdeveloptool a moment until the device is accessible
             try:
                 return self._device().mode

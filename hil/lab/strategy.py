@@ -129,8 +129,7 @@ class RK3576Strategy(Strategy):
         if state == Status.uboot:
             if self.uboot is None:
                 raise StrategyError("no UBootDriver in this environment: state 'uboot' is not available")
-            self._await_console([self.uboot.autoboot], "U-Boot autoboot prompt", timeout=self.uboot.login_timeout)
-            self.target.activate(self.uboot)
+            self.target.activate(self.uboot)  # it stops autoboot itself, within its login_timeout
         else:
             self._await_console([self.shell.login_prompt, self.shell.prompt], "login prompt or shell prompt",
                                 timeout=self.shell.login_timeout)

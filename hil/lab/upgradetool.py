@@ -24,15 +24,13 @@ from __future__ import annotations
 import time
 
 import attr
-from labgrid.binding import BindingState
 from labgrid.driver import Driver
-from labgrid.exceptions import NoResourceFoundError
 from labgrid.factory import target_factory
 from labgrid.step import step
 from labgrid.util.managedfile import ManagedFile
 
 from hil.lab.flashprotocol import FlashProtocol
-from hil.lab.rkdeveloptool import SHORT_COMMAND_TIMEOUT, run_tool
+from hil.lab.rkdeveloptool import SHORT_COMMAND_TIMEOUT, await_loader_resource, run_tool
 from hil.rockchip import flashtools
 
 
@@ -70,18 +68,7 @@ class UpgradeToolDriver(Driver, FlashProtocol):
     @Driver.check_active
     @step(args=["timeout"], result=True)
     def await_loader(self, timeout: float = 30.0) -> str:
-        timeout = float(timeout)  # labgrid's Timeout refuses ints
-        deadline = time.monotonic() + timeout
-        try:
-            self.target.await_resources([self.loader], timeout)
-        except NoResourceFoundError as e:
-            raise flashtools.LoaderTimeout(
-                f"no rockusb device appeared for {self.loader.name or 'the loader'} within {timeout:g} s: "
-                f"{flashtools.NOT_IN_LOADER_HINT}") from e
-        if self.state is not BindingState.active:
-            # labgrid deactivates a driver whose managed resource vanished (the board left loader mode
-            # and came back); the loader is here again, so take this driver back into use
-            self.target.activate(self)
+        deadline = await_loader_resource(self, timeout)
         while True:
             try:
                 mode = self._device().mode

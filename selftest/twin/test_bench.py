@@ -31,7 +31,7 @@ def target(bench, tmp_path_factory):
 
 def boot_to_shell(target):
     """Power-cycle and log in on the serial console; returns the ShellDriver."""
-    for name in ("ShellDriver", "SSHDriver"):
+    for name in ("ShellDriver", "ParamikoSSHDriver"):
         target.deactivate(target.get_driver(name, activate=False))
     target.get_driver("PowerProtocol").cycle()
     return target.get_driver("ShellDriver")
@@ -78,8 +78,8 @@ def test_ssh_with_pinned_host_key_and_sftp(bench, target, tmp_path):
         assert run(client, "exit 3")[0] == 3
     finally:
         client.close()
-    # labgrid's own SSHDriver (OpenSSH client) works against the same port.
-    ssh = target.get_driver("SSHDriver")
+    # the suite's SSH driver (paramiko, pinned host key from the env) works against the same port.
+    ssh = target.get_driver("ParamikoSSHDriver")
     stdout, _, rc = ssh.run("uname -r", timeout=30)
     assert rc == 0 and stdout[0].startswith("6.1.")
 
@@ -104,7 +104,7 @@ def test_reboot_loader_then_flash_new_image(bench, target, twin_images):
     shell = boot_to_shell(target)
     shell.run_check("echo before-flash > /userdata/marker && sync")
     target.deactivate(shell)
-    ssh = target.get_driver("SSHDriver")
+    ssh = target.get_driver("ParamikoSSHDriver")
     ssh.run("reboot loader", timeout=30)
     target.deactivate(ssh)
     flash = target.get_driver("TwinFlashDriver")
@@ -122,7 +122,7 @@ def test_reboot_loader_then_flash_new_image(bench, target, twin_images):
 def test_corrupt_image_is_refused_and_bench_keeps_running(bench, target, twin_images, tmp_path):
     shell = boot_to_shell(target)
     target.deactivate(shell)
-    ssh = target.get_driver("SSHDriver")
+    ssh = target.get_driver("ParamikoSSHDriver")
     ssh.run("reboot loader", timeout=30)
     target.deactivate(ssh)
     flash = target.get_driver("TwinFlashDriver")

@@ -71,7 +71,7 @@ def test_suite_starts_and_stops_its_own_bench(twin_images, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pytest", "--lg-env", str(env_file), str(REPO / "tests" / "test_boot.py"),
                            "-q", "-p", "no:cacheprovider"], capture_output=True, text=True, env=env, timeout=300,
                           cwd=REPO)
-    assert "1 passed" in proc.stdout, proc.stdout[-2000:]
+    assert "2 passed" in proc.stdout, proc.stdout[-2000:]
     assert benchmod.read_state(state_dir) is None and qemu_pids(state_dir) == []
 
     # A bench that was already running is used and left running.
@@ -80,7 +80,7 @@ def test_suite_starts_and_stops_its_own_bench(twin_images, tmp_path):
         proc = subprocess.run([sys.executable, "-m", "pytest", "--lg-env", str(env_file),
                                str(REPO / "tests" / "test_boot.py"), "-q", "-p", "no:cacheprovider"],
                               capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
-        assert "1 passed" in proc.stdout, proc.stdout[-2000:]
+        assert "2 passed" in proc.stdout, proc.stdout[-2000:]
         assert benchmod.read_state(state_dir)["pid"] == state["pid"]
     finally:
         benchmod.down(state_dir)

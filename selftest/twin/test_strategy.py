@@ -6,6 +6,7 @@ import time
 
 import pytest
 from labgrid import Environment
+from labgrid.binding import BindingState
 from labgrid.strategy import StrategyError
 
 from hil.lab.strategy import Status
@@ -40,7 +41,8 @@ def test_uboot_then_shell_then_off(target, bench):
     strategy.transition("off")
     assert bench.board(1)["power"] is False
     # every power change drops console and network users: a stale login would lie
-    assert target.get_active_driver("ShellDriver") is None and target.get_active_driver("ParamikoSSHDriver") is None
+    for name in ("ShellDriver", "ParamikoSSHDriver"):
+        assert target.get_driver(name, activate=False).state is not BindingState.active, f"{name} still active"
 
 
 def test_loader_by_maskrom_button_when_off(target, bench):
