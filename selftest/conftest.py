@@ -75,6 +75,22 @@ class Bench:
         path.write_text(text)
         return path
 
+    def environment(self, tmp_path: Path, board: int = 1):
+        """A labgrid Environment on this bench's place.
+
+        labgrid keeps one coordinator session per process (``RemotePlaceManager`` is a
+        singleton that connects on the first RemotePlace it sees), so a test process that
+        uses several benches must drop the session of the previous one first.
+        """
+        from labgrid import Environment
+        from labgrid.resource.common import ResourceManager
+        from labgrid.resource.remote import RemotePlaceManager
+
+        manager = ResourceManager.instances.get(RemotePlaceManager)
+        if manager is not None and manager.url != self.state["coordinator"]:
+            del ResourceManager.instances[RemotePlaceManager]
+        return Environment(str(self.env_file(tmp_path, board)))
+
     def acquire(self, board: int = 1) -> None:
         """Hold the board's place for this user, as the suite does before it builds targets."""
         lab.acquire(self.state["coordinator"], f"twin-{board}")

@@ -23,7 +23,7 @@ def bench(start_bench):
 @pytest.fixture(scope="module")
 def target(bench, tmp_path_factory):
     bench.acquire(1)
-    env = Environment(str(bench.env_file(tmp_path_factory.mktemp("env"))))
+    env = bench.environment(tmp_path_factory.mktemp("env"))
     target = env.get_target("main")
     yield target
     target.cleanup()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from labgrid import Environment
 from labgrid.binding import BindingState
 from labgrid.strategy import StrategyError
 
@@ -21,7 +20,7 @@ def bench(start_bench):
 @pytest.fixture
 def target(bench, tmp_path):
     bench.acquire(1)
-    env = Environment(str(bench.env_file(tmp_path, 1)))
+    env = bench.environment(tmp_path, 1)
     t = env.get_target("main")
     yield t
     t.cleanup()
