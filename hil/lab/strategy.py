@@ -140,10 +140,11 @@ class RK3576Strategy(Strategy):
         failures: list[tuple[str, str]] = []
         for attempt in range(1, self.boot_attempts + 1):
             if via == "power" or attempt > 1:
-                self._power_off()
+                self._drop_users()
+                self.target.activate(self.power)
                 self.target.activate(self.console)
                 mark = record.mark()
-                self.power.on()
+                self.power.cycle()  # off, the power driver's delay (supplies must drain), on
             else:  # the board is booting already (reset out of the loader)
                 self.target.activate(self.console)
                 mark = record.mark()
