@@ -8,11 +8,13 @@ setup:
 	@scripts/setup
 
 # Main job: the qualification suite against the virtual bench: flash the reference image,
-# then every test; JUnit and console logs in $(RESULTS)/.
+# then every test. The run's folder is $(RESULTS)/<run id>/ (results.jsonl, report.html;
+# $(RESULTS)/latest points at it); JUnit and console logs of the last run are in $(RESULTS)/;
+# $(RESULTS)/history.sqlite keeps every run, for trends and baselines.
 IMAGE ?= twin-good
 qualify: setup
-	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	.venv/bin/pytest --lg-env env/twin.yaml tests --image $(IMAGE) \
+	@mkdir -p $(RESULTS) && rm -rf $(RESULTS)/junit.xml $(RESULTS)/console
+	.venv/bin/pytest --lg-env env/twin.yaml tests --image $(IMAGE) --results $(RESULTS) \
 		--junitxml=$(RESULTS)/junit.xml --lg-log=$(RESULTS)/console -v $(PYTEST_ARGS)
 
 # The project's own tests: unit tests, then the bench and the suite against real QEMU boards.

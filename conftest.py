@@ -3,6 +3,7 @@
 pytest_plugins = [
     "fixtures.bench",
     "fixtures.options",
+    "fixtures.provenance",
     "fixtures.board",
     "fixtures.deploy",
     "fixtures.npu",

@@ -1,4 +1,5 @@
-"""The ``hil`` command: the virtual bench (``hil twin ...``) and, later, results tooling."""
+"""The ``hil`` command: the virtual bench (``hil twin``), the farm (``hil farm``), results (``hil report``,
+``hil history``, ``hil baseline``) and log parsing (``hil parse``)."""
 
 from __future__ import annotations
 
@@ -124,6 +125,12 @@ def parser() -> argparse.ArgumentParser:
     r = parse.add_parser("rkllm-log", help="an RKLLM runtime log (a demo run or a serial capture) as one JSON object")
     r.add_argument("file", help="the log file, or - for stdin")
     r.set_defaults(func=_parse_rkllm_log)
+
+    from hil import historycmd
+    from hil.report import command as reportcmd
+
+    reportcmd.add_commands(sub)
+    historycmd.add_commands(sub)
     return p
 
 

@@ -6,6 +6,13 @@ adds entries that override them. A file is a list of entries; each entry has a `
 (``board``, ``model``, ``runtime``, each a glob, absent = any) and figures with ``min``
 and/or ``max``, a ``unit``, and optionally the ``published`` figure it came from. Entries
 are applied in order, so later and user entries win, figure by figure.
+
+A value inside its limits but within the marginal band next to a bound is *marginal*
+(it passes, and the report flags it), as in OpenHTF. The band is ``marginal_min`` /
+``marginal_max`` when given, else ``marginal_pct`` (default 5 %) inside each bound.
+``tolerance_pct`` (default 3 %) is how large a statistically significant change from the
+baseline must be to fail the test as a regression; ``better`` (higher/lower) says which
+way the figure improves when its limit does not (a lone lower bound means higher).
 """
 
 from __future__ import annotations
@@ -20,6 +27,10 @@ from hil.paths import REPO
 
 DEFAULT_FILE = REPO / "limits" / "rk3576.yaml"
 MATCH_KEYS = ("board", "model", "runtime")
+NUMBER_KEYS = ("min", "max", "published", "marginal_min", "marginal_max", "marginal_pct", "tolerance_pct")
+SPEC_KEYS = ("unit", "better", *NUMBER_KEYS)
+DEFAULT_MARGINAL_PCT = 5.0
+DEFAULT_TOLERANCE_PCT = 3.0
 
 
 class LimitsError(ValueError):
@@ -34,6 +45,31 @@ class Limit:
     max = attr.ib(default=None)
     published = attr.ib(default=None)
     source = attr.ib(default="")  # the file (and entry) this limit came from
+    marginal_min = attr.ib(default=None)
+    marginal_max = attr.ib(default=None)
+    marginal_pct = attr.ib(default=DEFAULT_MARGINAL_PCT)
+    tolerance_pct = attr.ib(default=DEFAULT_TOLERANCE_PCT)
+    better = attr.ib(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        band = self.marginal_pct / 100.0
+        if self.marginal_min is None and self.min is not None:
+            object.__setattr__(self, "marginal_min", self.min + abs(self.min) * band)
+        if self.marginal_max is None and self.max is not None:
+            object.__setattr__(self, "marginal_max", self.max - abs(self.max) * band)
+
+    def verdict(self, value: float) -> tuple[str, str | None]:
+        """``("pass"|"marginal"|"fail", why)`` for ``value``."""
+        broken = self.violation(value)
+        if broken:
+            return "fail", broken
+        if self.marginal_min is not None and value < self.marginal_min:
+            return "marginal", (f"{self.name} = {value:g} {self.unit} is within the marginal band above its "
+                                f"lower limit {self.min:g} {self.unit}")
+        if self.marginal_max is not None and value > self.marginal_max:
+            return "marginal", (f"{self.name} = {value:g} {self.unit} is within the marginal band below its "
+                                f"upper limit {self.max:g} {self.unit}")
+        return "pass", None
 
     def violation(self, value: float) -> str | None:
         """Why ``value`` breaks this limit, or None."""
@@ -73,9 +109,15 @@ def _read(path: Path) -> list[dict]:
                 continue
             if not isinstance(spec, dict) or not ({"min", "max"} & set(spec)):
                 raise LimitsError(f"{where}: figure {name!r} needs 'min' and/or 'max'")
-            for key in ("min", "max", "published"):
+            unknown = set(spec) - set(SPEC_KEYS)
+            if unknown:
+                raise LimitsError(f"{where}: figure {name!r} has unknown keys {sorted(unknown)} "
+                                  f"(use {', '.join(SPEC_KEYS)})")
+            for key in NUMBER_KEYS:
                 if spec.get(key) is not None and not isinstance(spec[key], (int, float)):
                     raise LimitsError(f"{where}: {name}.{key} must be a number, got {spec[key]!r}")
+            if spec.get("better") not in (None, "higher", "lower"):
+                raise LimitsError(f"{where}: {name}.better must be 'higher' or 'lower', got {spec['better']!r}")
     return entries
 
 
@@ -96,16 +138,12 @@ class Limits:
     def select(self, *, board: str = "", model: str = "", runtime: str = "") -> dict[str, Limit]:
         """Every figure's limit for this board, model and runtime (later entries win)."""
         keys = {"board": board, "model": model, "runtime": runtime}
-        found: dict[str, Limit] = {}
+        specs: dict[str, dict] = {}
         for source, entry in self.entries:
             match = entry.get("match") or {}
             if not all(fnmatch.fnmatchcase(keys[k], str(pattern)) for k, pattern in match.items()):
                 continue
             for name, spec in entry.items():
-                if name == "match":
-                    continue
-                merged = attr.asdict(found[name]) if name in found else {}
-                merged.update({k: spec[k] for k in ("unit", "min", "max", "published") if k in spec})
-                merged.update(name=name, source=source)
-                found[name] = Limit(**merged)
-        return found
+                if name != "match":
+                    specs.setdefault(name, {}).update({k: spec[k] for k in SPEC_KEYS if k in spec}, source=source)
+        return {name: Limit(name=name, **spec) for name, spec in specs.items()}

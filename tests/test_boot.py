@@ -5,16 +5,17 @@ import pytest
 from hil.rockchip import rknpu
 
 
-def test_boots_to_shell(booted, figures):
+def test_boots_to_shell(booted, measure, model_limits):
     record = booted.record
     if booted.error:
         consoles = [console for _, console in (record.failures if record else [])]
         panics = [f for text in consoles for f in rknpu.scan_console(text) if f.kind == "panic"]
         cause = f"kernel panic during boot: {panics[0].line}" if panics else booted.summary
         pytest.fail(f"the board did not reach a shell: {cause}\n{booted.error}", pytrace=False)
-    figures.record("boot_to_shell_s", record.seconds, "s")
-    figures.record("boot_attempts", record.attempts)
-    figures.check()
+    measure("boot_to_shell_s", record.seconds, "s").within(model_limits)
+    measure("boot_attempts", record.attempts, "attempts").within(model_limits)
+    if booted.flash_seconds is not None:
+        measure("flash_and_boot_s", booted.flash_seconds, "s").within(model_limits)
 
 
 def test_boot_console_clean(booted):

@@ -1,7 +1,5 @@
 """Multimodal: the model describes the test pictures right, fast enough, in little enough memory."""
 
-import statistics
-
 import pytest
 
 from hil import pictures, prompts
@@ -44,15 +42,17 @@ def test_picture_golden(multimodal_inference, picture, suite_config):
     assert not changed, f"greedy answers changed for {picture}: " + "; ".join(changed)
 
 
-def test_multimodal_performance(multimodal_inference, figures):
-    done = [r for r in multimodal_inference if r.demo is not None]
-    if not done:
-        pytest.fail(multimodal_inference[0].error if multimodal_inference else "no pictures", pytrace=False)
-    first_turns = [r.log["runs"][0] for r in done if r.log["runs"]]
-    assert first_turns, "no RKLLM performance table in any multimodal transcript"
-    all_runs = [t for r in done for t in r.log["runs"]]
-    figures.record("encoder_ms", done[0].encoder_ms, "ms")
-    figures.record("mm_prefill_ms", statistics.median(t["prefill_ms"] for t in first_turns), "ms")
-    figures.record("mm_decode_tokens_per_s", statistics.median(t["generate_tokens_per_s"] for t in all_runs), "tok/s")
-    figures.record("mm_peak_memory_mib", max((t["peak_memory_mib"] or 0) for t in all_runs) or None, "MiB")
-    figures.check()
+def test_multimodal_performance(multimodal_benchmark, multimodal_inference, measure, model_limits):
+    """Encoder, prefill (image tokens + prompt), decode and memory: a warm-up, then --repeat turns."""
+    bench = multimodal_benchmark
+    if bench.failure:
+        pytest.fail(bench.failure, pytrace=False)
+    rejected = bench.rejected
+    inits = [r.log["init_ms"] for r in (bench.run, *multimodal_inference) if r.demo is not None]
+    measure("mm_init_ms", inits, "ms").within(model_limits.get("init_ms"))
+    measure("encoder_ms", bench.encoder_ms, "ms", rejected=bench.encoder_rejected).within(model_limits)
+    measure("mm_prefill_ms", bench.samples("prefill_ms"), "ms", rejected=rejected).within(model_limits)
+    measure("mm_decode_tokens_per_s", bench.samples("generate_tokens_per_s"), "tok/s",
+            rejected=rejected).within(model_limits)
+    measure("mm_peak_memory_mib", bench.samples("peak_memory_mib"), "MiB", rejected=rejected).within(model_limits)
+    assert not rejected, f"repetitions whose output was wrong, left out of the figures: {'; '.join(rejected)}"

@@ -36,11 +36,10 @@ def test_cpu_clusters(shell):
         f"expected 4 Cortex-A53 ({A53}) + 4 Cortex-A72 ({A72}), /proc/cpuinfo lists parts {parts}"
 
 
-def test_memory_size(shell, figures):
+def test_memory_size(shell, measure, model_limits):
     match = re.search(r"^MemTotal:\s+(\d+) kB", _read(shell, "/proc/meminfo"), re.M)
     assert match, "/proc/meminfo has no MemTotal line"
-    figures.record("memory_total_mib", int(match.group(1)) / 1024, "MiB")
-    figures.check()
+    measure("memory_total_mib", int(match.group(1)) / 1024, "MiB").within(model_limits)
 
 
 def test_kernel_supported_by_rknpu(shell, npu, record_property):

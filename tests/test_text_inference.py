@@ -35,21 +35,18 @@ def test_text_golden(text_inference, prompt, suite_config):
         f"greedy answer changed for {prompt.id}: got {answer!r}, golden {golden!r}")
 
 
-def test_text_performance(text_inference, figures):
-    if text_inference.error and not text_inference.demo:
-        pytest.fail(text_inference.error, pytrace=False)
-    log = text_inference.log
-    runs = log["runs"]
-    assert runs, f"no RKLLM performance table in the transcript (RKLLM_LOG_LEVEL=1 set?); errors: {log['errors']}"
-    figures.record("init_ms", log["init_ms"], "ms")
-    figures.record("text_prefill_tokens_per_s", _median(r["prefill_tokens_per_s"] for r in runs), "tok/s")
-    figures.record("text_decode_tokens_per_s", _median(r["generate_tokens_per_s"] for r in runs), "tok/s")
-    figures.record("text_peak_memory_mib", max((r["peak_memory_mib"] or 0) for r in runs) or None, "MiB")
-    figures.check()
-
-
-def _median(values):
-    import statistics
-
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
+def test_text_performance(text_benchmark, text_inference, measure, model_limits):
+    """Init, time to first token, prefill and decode speed and memory: a warm-up, then --repeat turns."""
+    bench = text_benchmark
+    if bench.failure:
+        pytest.fail(bench.failure, pytrace=False)
+    rejected = bench.rejected
+    inits = [r.log["init_ms"] for r in (bench.run, text_inference) if r.demo is not None]
+    measure("init_ms", inits, "ms").within(model_limits)
+    measure("text_ttft_ms", bench.samples("prefill_ms"), "ms", rejected=rejected).within(model_limits)
+    measure("text_prefill_tokens_per_s", bench.samples("prefill_tokens_per_s"), "tok/s",
+            rejected=rejected).within(model_limits)
+    measure("text_decode_tokens_per_s", bench.samples("generate_tokens_per_s"), "tok/s",
+            rejected=rejected).within(model_limits)
+    measure("text_peak_memory_mib", bench.samples("peak_memory_mib"), "MiB", rejected=rejected).within(model_limits)
+    assert not rejected, f"repetitions whose output was wrong, left out of the figures: {'; '.join(rejected)}"

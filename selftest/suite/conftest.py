@@ -41,6 +41,11 @@ class SuiteRun:
     def failed(self) -> dict:
         return {k: v["message"] for k, v in self.cases.items() if v["outcome"] in ("failed", "error")}
 
+    @property
+    def run_dir(self) -> Path:
+        """The run's result folder (results.jsonl, run.json, report.html)."""
+        return (self.folder / "results" / "latest").resolve()
+
 
 def read_junit(path: Path) -> dict:
     cases = {}
@@ -65,15 +70,26 @@ def read_junit(path: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def run_suite(tmp_path_factory):
+def history_db(tmp_path_factory) -> Path:
+    """One history database for every suite run of the session, as a lab keeps one."""
+    return tmp_path_factory.getbasetemp() / "history.sqlite"
+
+
+def suite_command(env_file: Path, out: Path, history: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "--lg-env", str(env_file), "tests", f"--junitxml={out / 'junit.xml'}",
+            f"--lg-log={out / 'console'}", f"--results={out / 'results'}", f"--history={history}",
+            "-p", "no:cacheprovider", "-q", "-rfEs", *args]
+
+
+@pytest.fixture(scope="session")
+def run_suite(tmp_path_factory, history_db):
     """Factory: run ``pytest --lg-env ENV tests ARGS`` against a started bench."""
 
     def run(bench, *args: str, board: int = 1, timeout: float = SUITE_TIMEOUT) -> SuiteRun:
         out = tmp_path_factory.mktemp("suite")
         env_file = bench.env_file(out, board)
         junit = out / "junit.xml"
-        cmd = [sys.executable, "-m", "pytest", "--lg-env", str(env_file), "tests", f"--junitxml={junit}",
-               f"--lg-log={out / 'console'}", "-p", "no:cacheprovider", "-q", "-rfEs", *args]
+        cmd = suite_command(env_file, out, history_db, *args)
         env = {**os.environ, "HIL_BENCH_DIR": str(bench.config.state_dir)}
         start = time.monotonic()
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,351 @@
+"""The qualification report: one self-contained HTML file built from a run's result folder.
+
+Everything the report shows comes from the run folder (``hil.runfolder``) and, for the
+trend charts, from the history database; nothing is kept in memory between the run and
+the report, so ``hil report RUN_DIR`` can rebuild it at any time, also for a run that
+died (the report then covers the tests that finished and says the run is incomplete).
+The file has no external references (CSS inline, charts inline SVG), so it can be mailed,
+archived and opened on a phone or printed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import os
+import re
+import shlex
+from pathlib import Path
+
+import attr
+import jinja2
+from markupsafe import Markup, escape
+
+from hil.report import plots
+from hil.runfolder import REPORT_FILE, RunFolder, now_iso
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATE = "report.html.j2"
+PASS, MARGINAL, FAIL, INCOMPLETE = "PASS", "MARGINAL", "FAIL", "INCOMPLETE"
+LAB_FAULT = "LAB-FAULT"  # the board failed its health check and was left out: the lab's problem, not the image's
+FAILED_OUTCOMES = ("failed", "error")
+# a console log longer than this keeps only its end (where the failure is) in the report
+MAX_LOG_CHARS = 200_000
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class ReportError(ValueError):
+    """The report cannot be built as asked (e.g. a history database that is not there)."""
+
+
+# public API -----------------------------------------------------------------------------
+def build(run_dir, *, history=None, out=None) -> Path:
+    """Render the report of the run in ``run_dir`` to ``out`` (default ``<run_dir>/report.html``).
+
+    ``history`` is an object with ``trend(name, board=, model=, runtime=, limit=)`` (e.g.
+    ``hil.history.HistoryDB``), the path of a history database, or None for no trend charts.
+    Raises ``hil.runfolder.RunFolderError`` when ``run_dir`` is not a run folder.
+    """
+    folder = RunFolder.open(run_dir)
+    db, close = open_history(history)
+    try:
+        text = render(folder, history=db)
+    finally:
+        if close is not None:
+            close()
+    path = Path(out) if out is not None else folder.path / REPORT_FILE
+    _write_atomic(path, text)
+    return path
+
+
+def render(folder: RunFolder, *, history=None) -> str:
+    """The report of ``folder`` as HTML text."""
+    return _environment().get_template(TEMPLATE).render(**context(folder, history=history))
+
+
+def open_history(history):
+    """``(trend source, close function or None)`` for what ``build`` accepts as ``history``."""
+    if history is None or hasattr(history, "trend"):
+        return history, None
+    path = Path(history)
+    if not path.is_file():
+        raise ReportError(f"no history database at {path}: give the SQLite file a run wrote "
+                          "(run.json names it), or leave the history out")
+    try:
+        from hil.history import HistoryDB, HistoryError
+    except ModuleNotFoundError as e:
+        if e.name not in ("hil.history",):
+            raise
+        raise ReportError(f"cannot read the history database {path}: this installation has no "
+                          "hil.history module; build the report without history") from e
+    try:
+        db = HistoryDB(path)
+    except HistoryError as e:
+        raise ReportError(f"cannot read the history database: {e}") from e
+    return db, getattr(db, "close", None)
+
+
+# the data the template shows --------------------------------------------------------------
+@attr.s
+class Board:
+    name = attr.ib()
+    tests = attr.ib(factory=list)
+    provenance = attr.ib(factory=dict)
+    verdict = attr.ib(default=PASS)
+    reasons = attr.ib(factory=list)
+    counts = attr.ib(factory=dict)
+    figures = attr.ib(factory=list)
+    test_rows = attr.ib(factory=list)
+    provenance_rows = attr.ib(factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.name or "(no board)"
+
+
+def board_verdict(tests: list[dict], *, interrupted: bool) -> tuple[str, list[str]]:
+    """A board's verdict and the reasons for it.
+
+    FAIL: a test failed or erred, a figure failed its limit or regressed past tolerance
+    (a gating regression); MARGINAL: a figure is in the marginal band; INCOMPLETE (over
+    all of these) when the run was interrupted or no test finished on the board.
+    """
+    fails, marginals = [], []
+    for test in tests:
+        name = _test_name(test)
+        failed = test.get("outcome") in FAILED_OUTCOMES
+        if failed:  # its message names the figure that failed it, if one did
+            fails.append(f"{name} {test.get('outcome')}: {_first_line(test.get('message')) or 'no message'}")
+        for m in test.get("measurements") or []:
+            comparison = m.get("comparison") or {}
+            if m.get("verdict") == "fail" and not failed:
+                fails.append(m.get("violation") or f"{m.get('name')} failed its limit")
+            if comparison.get("verdict") == "regression" and comparison.get("gating") and not failed:
+                fails.append(f"{m.get('name')} regressed {_signed_pct(comparison.get('change_pct'))} from the "
+                             f"baseline median {plots.number(comparison.get('baseline_median'))} {m.get('unit') or ''}"
+                             .rstrip())
+            if m.get("verdict") == "marginal":
+                marginals.append(m.get("violation") or f"{m.get('name')} is marginal")
+    reasons = list(dict.fromkeys(fails + marginals))
+    if interrupted:
+        return INCOMPLETE, ["the run was interrupted: only the tests that finished are reported"] + reasons
+    if not tests:
+        return INCOMPLETE, ["no test finished on this board"]
+    if fails:
+        return FAIL, reasons
+    if marginals:
+        return MARGINAL, reasons
+    return PASS, []
+
+
+def context(folder: RunFolder, *, history=None) -> dict:
+    """Everything the template needs, computed here so the template only lays it out."""
+    info = folder.info()
+    tests = folder.tests()
+    provenance = folder.provenance()
+    interrupted = not info.get("finished")
+    options = info.get("options") or {}
+
+    lab_faults: dict[str, list[str]] = {}
+    for record in folder.records("lab_fault"):
+        lab_faults.setdefault(record.get("board") or "", []).append(record.get("message") or "health check failed")
+    names = list(dict.fromkeys([*provenance, *((t.get("board") or "") for t in tests), *lab_faults]))
+    boards = [Board(name, tests=[t for t in tests if (t.get("board") or "") == name],
+                    provenance=provenance.get(name, {})) for name in names]
+    units, limits = {}, {}
+    for board in boards:
+        board.verdict, board.reasons = board_verdict(board.tests, interrupted=interrupted)
+        if board.name in lab_faults:
+            board.verdict, board.reasons = LAB_FAULT, [f"lab fault, left out of the run: {m}"
+                                                       for m in lab_faults[board.name]] + board.reasons
+        outcomes = [t.get("outcome") for t in board.tests]
+        board.counts = {k: outcomes.count(k) for k in ("passed", "failed", "error", "skipped")}
+        board.figures = [_figure_row(t, m) for t in board.tests for m in (t.get("measurements") or [])]
+        board.provenance_rows = list(_flatten(board.provenance))
+        board.test_rows = [{"test": _test_name(t), "outcome": t.get("outcome") or "?",
+                            "duration": f"{plots.number(t['duration'])} s" if t.get("duration") is not None else "–",
+                            "note": t.get("message") if t.get("outcome") == "skipped" else None}
+                           for t in board.tests]
+        for t in board.tests:
+            for m in t.get("measurements") or []:
+                units.setdefault(m.get("name"), m.get("unit") or "")
+                limits.setdefault(m.get("name"), []).append(m.get("limit"))
+
+    run_id = info.get("run_id") or folder.path.name
+    return {
+        "run": {
+            "id": run_id,
+            "started": _time_text(info.get("started")),
+            "finished": _time_text(info.get("finished")),
+            "duration": _duration(info.get("started"), info.get("finished")),
+            "interrupted": interrupted,
+            "exitstatus": info.get("exitstatus"),
+            "image": options.get("image") or info.get("image"),
+            "model": options.get("model") or info.get("model"),
+            "options": [(k, _value_text(v)) for k, v in options.items()],
+            "command": shlex.join(str(a) for a in info["argv"]) if info.get("argv") else None,
+            "history": info.get("history"),
+            "tests": len(tests),
+        },
+        "boards": boards,
+        "failures": [_failure(t) for t in tests if t.get("outcome") in FAILED_OUTCOMES],
+        "plots": {
+            "decode": plots.decode_plots(tests),
+            "series": plots.series_plots(tests),
+            "history": plots.history_plots(history, names, run_id=run_id, units=units, limits=limits,
+                                           models={b.name: _model(b.provenance, options, info) for b in boards}),
+        },
+        "generated": _time_text(now_iso()),
+        "history_given": history is not None,
+    }
+
+
+def _model(provenance: dict, options: dict, info: dict) -> str | None:
+    """The model a board ran, as the history keys it: its provenance, else the run's option."""
+    model = provenance.get("model")
+    if isinstance(model, dict):
+        model = model.get("name")
+    return str(model) if model else (options.get("model") or info.get("model"))
+
+
+def _figure_row(test: dict, m: dict) -> dict:
+    unit = m.get("unit") or ""
+    comparison = m.get("comparison") or {}
+    limit = m.get("limit") or {}
+    cmp_verdict = comparison.get("verdict")
+    n = m.get("n", len(m.get("samples") or []))
+    spread = []
+    if m.get("iqr") is not None and n > 1:
+        spread.append(f"IQR {plots.number(m['iqr'])}"
+                      + (f" ({plots.number(m['spread_pct'], 2)} %)" if m.get("spread_pct") is not None else ""))
+    spread.append(f"n = {n}")
+    return {
+        "test": _test_name(test),
+        "name": m.get("name") or "?",
+        "median": _with_unit(m.get("median"), unit),
+        "spread": spread,
+        "rejected": list(m.get("rejected") or []),
+        "limit": limit.get("text") or "–",
+        "verdict": m.get("verdict") or "unchecked",
+        "violation": m.get("violation"),
+        "baseline": _with_unit(comparison.get("baseline_median"), unit) if comparison else "–",
+        "baseline_run": comparison.get("baseline_run"),
+        "change": _signed_pct(comparison.get("change_pct")) if comparison else "–",
+        "comparison": cmp_verdict or "–",
+        "comparison_class": "cmp-" + re.sub(r"\W+", "-", cmp_verdict) if cmp_verdict else "",
+        "gating": bool(comparison.get("gating")) and cmp_verdict == "regression",
+        "p_value": comparison.get("p_value"),
+    }
+
+
+def _failure(test: dict) -> dict:
+    console = test.get("console")
+    longrepr = test.get("longrepr")
+    log, source = (console, "console") if console else (longrepr, "failure")
+    return {
+        "board": test.get("board") or "",
+        "test": _test_name(test),
+        "nodeid": test.get("nodeid"),
+        "outcome": test.get("outcome"),
+        "message": test.get("message"),
+        "log": _clean_log(log) if log else None,
+        "log_source": source,
+        "longrepr": _clean_log(longrepr) if console and longrepr else None,
+    }
+
+
+# formatting ---------------------------------------------------------------------------------
+def _clean_log(text) -> str:
+    """A console log as a reader wants it: no terminal escapes or control bytes, its end kept."""
+    text = _CONTROL.sub("", _ANSI.sub("", str(text).replace("\r\n", "\n").replace("\r", "\n")))
+    if len(text) > MAX_LOG_CHARS:
+        left_out = len(text) - MAX_LOG_CHARS
+        text = f"[first {left_out} characters left out]\n" + text[-MAX_LOG_CHARS:]
+    return text
+
+
+def _flatten(data, prefix: str = ""):
+    """Provenance as (dotted key, text) rows, every key of nested mappings included."""
+    if isinstance(data, dict) and (data or not prefix):
+        for key, value in data.items():
+            yield from _flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix, _value_text(data)
+
+
+def _value_text(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
+        return ", ".join(str(v) for v in value) if value else "–"
+    if isinstance(value, (bool, int, float)):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _with_unit(value, unit: str) -> str:
+    return f"{plots.number(value)} {unit}".rstrip() if value is not None else "–"
+
+
+def _signed_pct(value) -> str:
+    if value is None:
+        return "–"
+    return f"{float(value):+.1f} %"
+
+
+def _time_text(value) -> str | None:
+    if not value:
+        return None
+    try:
+        return _dt.datetime.fromisoformat(str(value)).isoformat(sep=" ", timespec="seconds")
+    except ValueError:
+        return str(value)
+
+
+def _duration(started, finished) -> str | None:
+    try:
+        seconds = (_dt.datetime.fromisoformat(str(finished)) - _dt.datetime.fromisoformat(str(started))).total_seconds()
+    except (TypeError, ValueError):
+        return None
+    if seconds < 0:
+        return None
+    minutes, s = divmod(int(round(seconds)), 60)
+    hours, m = divmod(minutes, 60)
+    return f"{hours} h {m:02d} min" if hours else f"{m} min {s:02d} s"
+
+
+def breakable(text) -> Markup:
+    """Escaped ``text`` that may wrap after ``::`` and ``/`` (test ids on a phone screen)."""
+    return Markup(re.sub(r"(::|/)", r"\1<wbr>", str(escape(text))))
+
+
+def _first_line(text) -> str:
+    return str(text).strip().splitlines()[0] if text and str(text).strip() else ""
+
+
+def _test_name(test: dict) -> str:
+    return test.get("test") or test.get("nodeid") or "?"
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["number"] = plots.number
+    env.filters["breakable"] = breakable
+    return env
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file, so a reader never opens half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
