@@ -126,9 +126,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("file", help="the log file, or - for stdin")
     r.set_defaults(func=_parse_rkllm_log)
 
-    from hil import historycmd
+    from hil import farm, historycmd
     from hil.report import command as reportcmd
 
+    farm.add_commands(sub)
     reportcmd.add_commands(sub)
     historycmd.add_commands(sub)
     return p

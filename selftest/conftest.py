@@ -18,6 +18,7 @@ from hil.twin import bench as benchmod
 from hil.twin import lab
 
 TWIN_ENV = REPO / "env" / "twin.yaml"
+FARM_ENV = REPO / "env" / "farm.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +73,20 @@ class Bench:
         text = text.replace("name: twin-1", f"name: twin-{board}")
         text = text.replace("timescale: 1.0", f"timescale: {self.config.timescale:g}")
         path = tmp_path / f"twin-{self.config.base_port}-{board}.yaml"
+        path.write_text(text)
+        return path
+
+    def farm_env_file(self, tmp_path: Path) -> Path:
+        """env/farm.yaml as committed, pointed at this bench's coordinator (places twin-1..twin-N)."""
+        text = FARM_ENV.read_text()
+        for old, new in (("coordinator_address: 127.0.0.1:21001",
+                          f"coordinator_address: 127.0.0.1:{benchmod.coordinator_port(self.config.base_port)}"),
+                         ("base_port: 21000", f"base_port: {self.config.base_port}"),
+                         ("boards: 2", f"boards: {self.config.boards}"),
+                         ("timescale: 1.0", f"timescale: {self.config.timescale:g}")):
+            assert old in text, f"env/farm.yaml no longer has {old!r}"
+            text = text.replace(old, new)
+        path = tmp_path / f"farm-{self.config.base_port}.yaml"
         path.write_text(text)
         return path
 

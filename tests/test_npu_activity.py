@@ -1,53 +1,59 @@
-"""The NPU during inference: both cores busy, temperatures in range, no thermal throttling."""
+"""The NPU during inference: both cores busy, temperatures in range, no thermal throttling.
+
+Checked per kind of inference (text, multimodal), each from the NPU samples of its own demo
+sessions, so a farm can run the two kinds on different boards.
+"""
 
 import pytest
 
-
-def _runs(text_inference, multimodal_inference, text_benchmark, multimodal_benchmark):
-    runs = [r for r in (text_inference, *multimodal_inference, text_benchmark.run, multimodal_benchmark.run)
-            if r.demo is not None and r.samples]
-    if not runs:
-        every = (text_inference, *multimodal_inference)
-        pytest.fail("no inference ran, so the NPU was never sampled: " +
-                    "; ".join(dict.fromkeys(r.error for r in every if r.error)), pytrace=False)
-    return runs
+@pytest.fixture(scope="module")
+def text_sessions(text_inference, text_benchmark):
+    return _sessions([text_inference, text_benchmark.run])
 
 
 @pytest.fixture(scope="module")
-def sessions(text_inference, multimodal_inference, text_benchmark, multimodal_benchmark):
-    """The NPU samples of every inference session, one list per session."""
-    return [r.samples for r in _runs(text_inference, multimodal_inference, text_benchmark, multimodal_benchmark)]
+def multimodal_sessions(multimodal_inference, multimodal_benchmark):
+    return _sessions([*multimodal_inference, multimodal_benchmark.run])
 
 
-def test_npu_load_both_cores(sessions, measure, model_limits):
+def _sessions(runs) -> list:
+    """The NPU samples of each inference session that ran, one list per session."""
+    sampled = [r.samples for r in runs if r.demo is not None and r.samples]
+    if not sampled:
+        pytest.fail("no inference ran, so the NPU was never sampled: " +
+                    "; ".join(dict.fromkeys(r.error for r in runs if r.error)), pytrace=False)
+    return sampled
+
+
+def _load_both_cores(sessions, measure, limits, kind: str) -> None:
     """Each session's peak load per core: the inference ran on both NPU cores."""
     samples = [s for session in sessions for s in session]
     t0 = samples[0].t
-    measure.series("npu_load", "%", [s.t - t0 for s in samples],
+    measure.series(f"npu_load.{kind}", "%", [s.t - t0 for s in samples],
                    {core: [s.load.get(core, 0) for s in samples] for core in ("Core0", "Core1")})
     for core in ("Core0", "Core1"):
         peaks = [max(s.load.get(core, 0) for s in session) for session in sessions]
-        measure(f"npu_load_peak_pct.{core}", peaks, "%").within(model_limits.get("npu_load_peak_pct"))
+        measure(f"npu_load_peak_pct.{kind}.{core}", peaks, "%").within(limits.get("npu_load_peak_pct"))
 
 
-def test_temperatures(sessions, measure, model_limits):
+def _temperatures(sessions, measure, limits, kind: str) -> None:
     """Each session's hottest reading per thermal zone, within the zone's limit."""
     samples = [s for session in sessions for s in session]
     zones = sorted({z for s in samples for z in s.temps})
     assert zones, "no thermal zone was readable during inference"
     t0 = samples[0].t
-    measure.series("temperature", "°C", [s.t - t0 for s in samples],
+    measure.series(f"temperature.{kind}", "°C", [s.t - t0 for s in samples],
                    {z: [s.temps.get(z) for s in samples] for z in zones})
     for zone in zones:
         peaks = [max(s.temps[zone] for s in session if zone in s.temps) for session in sessions
                  if any(zone in s.temps for s in session)]
-        limit = model_limits.get("npu_temperature_c" if zone.startswith("npu") else "soc_temperature_c")
-        measure(f"max_temperature_c.{zone}", peaks, "°C").within(limit)
+        limit = limits.get("npu_temperature_c" if zone.startswith("npu") else "soc_temperature_c")
+        measure(f"max_temperature_c.{kind}.{zone}", peaks, "°C").within(limit)
 
 
-def test_no_thermal_throttling(sessions, locked_frequencies):
+def _no_throttling(sessions, lock) -> None:
     samples = [s for session in sessions for s in session]
-    locked = locked_frequencies.locked.get("27700000.npu")
+    locked = lock.locked.get("27700000.npu")
     slow = [s for s in samples if s.npu_freq is not None and locked and s.npu_freq < locked]
     if slow:
         worst = min(slow, key=lambda s: s.npu_freq)
@@ -55,3 +61,27 @@ def test_no_thermal_throttling(sessions, locked_frequencies):
         pytest.fail(f"thermal throttling: the NPU clock fell from {locked / 1e6:.0f} MHz to "
                     f"{worst.npu_freq / 1e6:.0f} MHz during inference (hottest zone {hottest:.1f} °C, "
                     f"{len(slow)} of {len(samples)} samples below the locked clock)", pytrace=False)
+
+
+def test_npu_load_both_cores_text(text_sessions, measure, model_limits):
+    _load_both_cores(text_sessions, measure, model_limits, "text")
+
+
+def test_npu_load_both_cores_multimodal(multimodal_sessions, measure, model_limits):
+    _load_both_cores(multimodal_sessions, measure, model_limits, "multimodal")
+
+
+def test_temperatures_text(text_sessions, measure, model_limits):
+    _temperatures(text_sessions, measure, model_limits, "text")
+
+
+def test_temperatures_multimodal(multimodal_sessions, measure, model_limits):
+    _temperatures(multimodal_sessions, measure, model_limits, "multimodal")
+
+
+def test_no_thermal_throttling_text(text_sessions, locked_frequencies):
+    _no_throttling(text_sessions, locked_frequencies)
+
+
+def test_no_thermal_throttling_multimodal(multimodal_sessions, locked_frequencies):
+    _no_throttling(multimodal_sessions, locked_frequencies)

@@ -34,8 +34,9 @@ class SuiteRun:
         return self.cases[case]["message"]
 
     def texts(self) -> str:
-        """Everything the run wrote: output, JUnit and console logs (not the env file it was given)."""
-        files = [self.junit, *(p for p in (self.folder / "console").rglob("*") if p.is_file())]
+        """Everything the run wrote: output, JUnit, console logs, run folder (not the env file it was given)."""
+        files = [self.junit, *(p for sub in ("console", "results") for p in (self.folder / sub).rglob("*")
+                               if p.is_file())]
         return self.output + "".join(p.read_text(errors="replace") for p in files)
 
     def failed(self) -> dict:

@@ -56,8 +56,8 @@ def test_report_of_a_passing_run(reference, history_db):
     decode = json.loads(reference.cases["test_text_inference.py::test_text_performance"]["properties"]
                         .get("text_decode_tokens_per_s.n", "0"))
     assert decode == 5, "the decode figure is not the median of 5 repetitions"
-    for plot in ("decode:text_decode_tokens_per_s", "decode:mm_decode_tokens_per_s", "series:npu_load",
-                 "series:temperature"):
+    for plot in ("decode:text_decode_tokens_per_s", "decode:mm_decode_tokens_per_s", "series:npu_load.text",
+                 "series:npu_load.multimodal", "series:temperature.text", "series:temperature.multimodal"):
         drawn = [p for p in view.plots if p.name == plot]
         assert drawn, f"no {plot} plot; plots: {[p.name for p in view.plots]}"
         assert all(p.width > 100 and p.height > 80 and p.colours() > 4 for p in drawn), f"{plot} plot is empty"
