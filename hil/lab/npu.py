@@ -87,7 +87,7 @@ class NPUProtocol(abc.ABC):
     def restore(self, lock: "FrequencyLock") -> None: ...
 
     @abc.abstractmethod
-    def sample(self, interval: float = 0.5) -> "NPUSampler": ...
+    def sample(self, interval: float | None = None) -> "NPUSampler": ...
 
 
 @attr.s(frozen=True)
@@ -157,6 +157,8 @@ class NPUDriver(Driver, NPUProtocol):
         root (str): prefix for every board path; "" on a board. Unit tests point it at a
             directory laid out like the board's /sys and /proc so reads, lock and restore
             run on real files.
+        sample_interval (float): seconds between the sampler's readings while an inference
+            runs; short enough to catch the NPU busy during a short answer's decode.
     """
 
     # ProcessProtocol is given as a class: labgrid resolves names only for registered
@@ -165,6 +167,7 @@ class NPUDriver(Driver, NPUProtocol):
 
     timeout = attr.ib(default=30.0, converter=float)
     root = attr.ib(default="", validator=attr.validators.instance_of(str))
+    sample_interval = attr.ib(default=0.2, converter=float)
 
     def _p(self, path: str) -> str:
         return self.root.rstrip("/") + path
@@ -412,7 +415,7 @@ class NPUDriver(Driver, NPUProtocol):
     # --- sampling ------------------------------------------------------------------------
     @Driver.check_active
     @step(args=["interval"])
-    def sample(self, interval: float = 0.5, *, max_seconds: float = 7200.0,
+    def sample(self, interval: float | None = None, *, max_seconds: float = 7200.0,
                start_timeout: float = 15.0) -> "NPUSampler":
         """A context manager sampling load and temperatures every ``interval`` s while it is open.
 
@@ -421,6 +424,7 @@ class NPUDriver(Driver, NPUProtocol):
         """
         if self.process is None:
             raise NPUError("sampling needs a ProcessProtocol driver (e.g. over SSH) on the target")
+        interval = self.sample_interval if interval is None else interval
         if interval <= 0:
             raise ValueError("interval must be positive")
         return NPUSampler(self, self._sampler_script(interval, max_seconds), start_timeout)

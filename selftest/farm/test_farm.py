@@ -73,6 +73,10 @@ def test_shard_splits_the_whole_suite_over_both_boards(bench, run_farm):
     for n, place in ((1, "twin-1"), (2, "twin-2")):
         assert "login:" in run.console(place) and "root@myd-lr3576" in run.console(place)
         assert boots(bench)[n] > before[n]
+    # figures reach the JUnit file under xdist, as per-test properties with their board
+    perf = next(c for c in run.cases if c["test"] == "test_text_inference.py::test_text_performance")
+    assert float(perf["properties"]["text_decode_tokens_per_s"]) > 10 and perf["properties"]["board"] == perf["board"]
+    assert perf["properties"]["text_decode_tokens_per_s.n"] == "5"
     tests_by_record = {r["board"] for r in run.records if r["type"] == "test"}
     assert tests_by_record == {"twin-1", "twin-2"}
     assert len([r for r in run.records if r["type"] == "test"]) == len(tests)
