@@ -1,6 +1,7 @@
 """Root conftest: the suite's fixture plugins (see fixtures/)."""
 
 pytest_plugins = [
+    "fixtures.secrets",
     "fixtures.farm",
     "fixtures.bench",
     "fixtures.options",

@@ -35,8 +35,9 @@ class KitError(ValueError):
 class RuntimeBundle:
     """The demo build and the runtime libraries it ships in ``lib/``.
 
-    ``demo_embed_size``: the EMBED_SIZE the demo was compiled with (the 1.2.0/1.2.1 demos
-    hard-code 1536); null for 1.2.2+ demos, which take it from the encoder's output tensor.
+    ``demo_embed_size``: the EMBED_SIZE the demo was compiled with. When absent, the
+    configuration check assumes the SDK's build of ``demo_version``: 1536, hard-coded up to
+    1.2.1; from 1.2.2 the demo takes it from the encoder's output tensor.
     """
 
     root = attr.ib()  # the runtime/ directory

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import attr
 
+from hil.redact import redact
 from hil.runfolder import RESULTS_FILE, RUN_FILE, RunFolder, RunFolderError, now_iso
 
 DEFAULT_HISTORY = "results/history.sqlite"
@@ -80,7 +81,7 @@ def _label(value) -> str | None:
 
 
 def _json(value) -> str | None:
-    return None if value is None else json.dumps(value, default=str, ensure_ascii=False)
+    return None if value is None else redact(json.dumps(value, default=str, ensure_ascii=False))
 
 
 def _unjson(text):

@@ -10,7 +10,9 @@ makes a run the baseline its board, model and runtime are compared with from the
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from hil.compare import format_number
@@ -65,80 +67,84 @@ def _with_trend(db: HistoryDB, rows: list[dict], figures: list[str], board, mode
     return cells
 
 
+def _history_errors_exit_2(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A ``HistoryError`` (no DB there, unknown run) is the user's to fix: its message and exit
+    status 2, not a traceback."""
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except HistoryError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    return run
+
+
+@_history_errors_exit_2
 def cmd_history(args) -> int:
     if args.limit is not None and args.limit < 0:
         print(f"error: --limit {args.limit}: give the number of entries to show, or 0 for all", file=sys.stderr)
         return 2
-    try:
-        with _open_existing(args.db) as db:
-            rows = db.runs(board=args.board, model=args.model, limit=None)
-            if not rows:
-                only = " matching" + "".join(f" {k} {v}" for k, v in (("board", args.board), ("model", args.model))
-                                             if v) if args.board or args.model else ""
-                print(f"no runs{only} recorded in {db.path}")
-                return 0
-            figures = list(args.figure or DEFAULT_FIGURES)
-            cells = _with_trend(db, rows, figures, args.board, args.model)
-            baselines = {b["run_id"] for b in db.baselines()}
-            shown = rows[: args.limit] if args.limit else rows
-            out = []
-            for row in shown:
-                key = (row["run_id"], row["board"])
-                run = row["run_id"] + (" *" if row["run_id"] in baselines else "")
-                out.append([run, _date(row["started"]), row["board"] or "-", row["image"] or "-",
-                            row["runtime"] or "-", row["model"] or "-", row["verdict"],
-                            *(cells.get(key, {}).get(name, "-") for name in figures)])
-            print(table(["RUN", "STARTED", "BOARD", "IMAGE", "RUNTIME", "MODEL", "VERDICT", *figures], out))
-            notes = []
-            if len(shown) < len(rows):
-                notes.append(f"{len(shown)} of {len(rows)} entries (--limit)")
-            if baselines & {r["run_id"] for r in shown}:
-                notes.append("* accepted baseline")
-            notes.append("(+x %) = change of the median since the previous run of the same board and model")
-            print("\n".join(notes))
+    with _open_existing(args.db) as db:
+        rows = db.runs(board=args.board, model=args.model, limit=None)
+        if not rows:
+            only = " matching" + "".join(f" {k} {v}" for k, v in (("board", args.board), ("model", args.model))
+                                         if v) if args.board or args.model else ""
+            print(f"no runs{only} recorded in {db.path}")
             return 0
-    except HistoryError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        figures = list(args.figure or DEFAULT_FIGURES)
+        cells = _with_trend(db, rows, figures, args.board, args.model)
+        baselines = {b["run_id"] for b in db.baselines()}
+        shown = rows[: args.limit] if args.limit else rows
+        out = []
+        for row in shown:
+            key = (row["run_id"], row["board"])
+            run = row["run_id"] + (" *" if row["run_id"] in baselines else "")
+            out.append([run, _date(row["started"]), row["board"] or "-", row["image"] or "-",
+                        row["runtime"] or "-", row["model"] or "-", row["verdict"],
+                        *(cells.get(key, {}).get(name, "-") for name in figures)])
+        print(table(["RUN", "STARTED", "BOARD", "IMAGE", "RUNTIME", "MODEL", "VERDICT", *figures], out))
+        notes = []
+        if len(shown) < len(rows):
+            notes.append(f"{len(shown)} of {len(rows)} entries (--limit)")
+        if baselines & {r["run_id"] for r in shown}:
+            notes.append("* accepted baseline")
+        notes.append("(+x %) = change of the median since the previous run of the same board and model")
+        print("\n".join(notes))
+        return 0
 
 
+@_history_errors_exit_2
 def cmd_baseline_accept(args) -> int:
-    try:
-        path = Path(args.run)
-        db_path = Path(args.db) if args.db else default_history_path()
-        with (HistoryDB(db_path) if path.exists() else _open_existing(args.db)) as db:
-            if path.exists():
-                run_id = db.import_run(path.parent if path.is_file() else path)
-            else:
-                run_id = args.run
-            keys = db.accept_baseline(run_id)
-            bad = [r for r in db.runs(limit=None) if r["run_id"] == run_id and r["verdict"] != "passed"]
-            for r in bad:
-                print(f"warning: run {run_id} is {r['verdict']} on board {r['board'] or '-'}; its figures are the "
-                      f"baseline all the same", file=sys.stderr)
-            for board, model, runtime in keys:
-                print(f"baseline of board {board or '-'}, model {model or '-'}, runtime {runtime or '-'}: run {run_id}")
-            return 0
-    except HistoryError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    path = Path(args.run)
+    db_path = Path(args.db) if args.db else default_history_path()
+    with (HistoryDB(db_path) if path.exists() else _open_existing(args.db)) as db:
+        if path.exists():
+            run_id = db.import_run(path.parent if path.is_file() else path)
+        else:
+            run_id = args.run
+        keys = db.accept_baseline(run_id)
+        bad = [r for r in db.runs(limit=None) if r["run_id"] == run_id and r["verdict"] != "passed"]
+        for r in bad:
+            print(f"warning: run {run_id} is {r['verdict']} on board {r['board'] or '-'}; its figures are the "
+                  f"baseline all the same", file=sys.stderr)
+        for board, model, runtime in keys:
+            print(f"baseline of board {board or '-'}, model {model or '-'}, runtime {runtime or '-'}: run {run_id}")
+        return 0
 
 
+@_history_errors_exit_2
 def cmd_baseline_show(args) -> int:
-    try:
-        with _open_existing(args.db) as db:
-            rows = db.baselines()
-            if not rows:
-                print(f"no baseline accepted in {db.path}: accept a run with `hil baseline accept RUN` "
-                      f"(`hil history` lists runs)")
-                return 0
-            print(table(["BOARD", "MODEL", "RUNTIME", "RUN", "RUN STARTED", "ACCEPTED"],
-                        [[r["board"] or "-", r["model"] or "-", r["runtime"] or "-", r["run_id"],
-                          _date(r["started"]), _date(r["accepted"])] for r in rows]))
+    with _open_existing(args.db) as db:
+        rows = db.baselines()
+        if not rows:
+            print(f"no baseline accepted in {db.path}: accept a run with `hil baseline accept RUN` "
+                  f"(`hil history` lists runs)")
             return 0
-    except HistoryError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        print(table(["BOARD", "MODEL", "RUNTIME", "RUN", "RUN STARTED", "ACCEPTED"],
+                    [[r["board"] or "-", r["model"] or "-", r["runtime"] or "-", r["run_id"],
+                      _date(r["started"]), _date(r["accepted"])] for r in rows]))
+        return 0
 
 
 def add_commands(subparsers) -> None:

@@ -13,12 +13,12 @@ regenerating on another machine may change the SHA256 (and then the twin's model
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import yaml
 from PIL import Image, ImageDraw, ImageFont
 
+from hil.filehash import sha256_file
 from hil.paths import IMAGES_DIR
 
 PICTURES_DIR = IMAGES_DIR / "pictures"
@@ -137,10 +137,6 @@ PICTURES = {
         ["RK3576"],
     ),
 }
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def generate(dest: Path = PICTURES_DIR) -> list[dict]:

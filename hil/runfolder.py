@@ -36,6 +36,8 @@ from pathlib import Path
 
 import attr
 
+from hil.redact import redact
+
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
 REPORT_FILE = "report.html"
@@ -95,7 +97,7 @@ class RunFolder:
 
     # writing -----------------------------------------------------------------------------
     def write_info(self, info: dict) -> None:
-        _write_atomic(self.path / RUN_FILE, json.dumps(info, indent=2, default=str) + "\n")
+        _write_atomic(self.path / RUN_FILE, redact(json.dumps(info, indent=2, default=str)) + "\n")
 
     def update_info(self, **changes) -> dict:
         info = {**self.info(), **changes}
@@ -103,8 +105,8 @@ class RunFolder:
         return info
 
     def append(self, record: dict) -> None:
-        """Append one record and force it to disk before returning."""
-        line = json.dumps(record, default=str, ensure_ascii=False) + "\n"
+        """Append one record, secrets masked, and force it to disk before returning."""
+        line = redact(json.dumps(record, default=str, ensure_ascii=False)) + "\n"
         with open(self.path / RESULTS_FILE, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()

@@ -43,6 +43,16 @@ def _free_base_port(start: int = 23000) -> int:
     raise RuntimeError("no free port range for a test bench")
 
 
+def _rewrite(source: Path, dest: Path, replacements) -> Path:
+    """A committed env file with this bench's ports and places; every value it changes must be there."""
+    text = source.read_text()
+    for old, new in replacements:
+        assert old in text, f"{source.name} no longer has {old!r}: update the selftests' rewrite"
+        text = text.replace(old, new)
+    dest.write_text(text)
+    return dest
+
+
 class Bench:
     """A running bench started by a test, with helpers to reach it."""
 
@@ -64,31 +74,22 @@ class Bench:
     def board(self, n: int = 1) -> dict:
         return json.loads(self.call("GET", f"/board/{n}")[1])
 
+    def _bench_values(self) -> list[tuple[str, str]]:
+        """What every committed twin env file says of the bench, as this bench has it."""
+        return [("coordinator_address: 127.0.0.1:21001",
+                 f"coordinator_address: 127.0.0.1:{benchmod.coordinator_port(self.config.base_port)}"),
+                ("base_port: 21000", f"base_port: {self.config.base_port}"),
+                ("timescale: 1.0", f"timescale: {self.config.timescale:g}")]
+
     def env_file(self, tmp_path: Path, board: int = 1) -> Path:
         """env/twin.yaml as committed, pointed at this bench's coordinator and board."""
-        text = TWIN_ENV.read_text()
-        text = text.replace("coordinator_address: 127.0.0.1:21001",
-                            f"coordinator_address: 127.0.0.1:{benchmod.coordinator_port(self.config.base_port)}")
-        text = text.replace("base_port: 21000", f"base_port: {self.config.base_port}")
-        text = text.replace("name: twin-1", f"name: twin-{board}")
-        text = text.replace("timescale: 1.0", f"timescale: {self.config.timescale:g}")
-        path = tmp_path / f"twin-{self.config.base_port}-{board}.yaml"
-        path.write_text(text)
-        return path
+        return _rewrite(TWIN_ENV, tmp_path / f"twin-{self.config.base_port}-{board}.yaml",
+                        [*self._bench_values(), ("name: twin-1", f"name: twin-{board}")])
 
     def farm_env_file(self, tmp_path: Path) -> Path:
         """env/farm.yaml as committed, pointed at this bench's coordinator (places twin-1..twin-N)."""
-        text = FARM_ENV.read_text()
-        for old, new in (("coordinator_address: 127.0.0.1:21001",
-                          f"coordinator_address: 127.0.0.1:{benchmod.coordinator_port(self.config.base_port)}"),
-                         ("base_port: 21000", f"base_port: {self.config.base_port}"),
-                         ("boards: 2", f"boards: {self.config.boards}"),
-                         ("timescale: 1.0", f"timescale: {self.config.timescale:g}")):
-            assert old in text, f"env/farm.yaml no longer has {old!r}"
-            text = text.replace(old, new)
-        path = tmp_path / f"farm-{self.config.base_port}.yaml"
-        path.write_text(text)
-        return path
+        return _rewrite(FARM_ENV, tmp_path / f"farm-{self.config.base_port}.yaml",
+                        [*self._bench_values(), ("boards: 2", f"boards: {self.config.boards}")])
 
     def environment(self, tmp_path: Path, board: int = 1):
         """A labgrid Environment on this bench's place.

@@ -2,7 +2,7 @@
 
 import pytest
 
-CHECKS = ["target_platform", "npu_core_num", "rknn_core_num", "max_context_limit", "context_budget", "embed_size"]
+from hil.rockchip.checks import CHECKS
 
 
 @pytest.mark.parametrize("check", CHECKS)

@@ -1,17 +1,10 @@
 """Deploy: binaries, libraries, models and pictures land with verified hashes, once."""
 
-import hashlib
 import shlex
 
+from hil.filehash import sha256_file
+
 MIN_BYTES_FOR_THROUGHPUT = 1 << 20
-
-
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def test_bundle_on_board(deployment, ssh, record_property, measure, model_limits):
@@ -27,7 +20,7 @@ def test_bundle_on_board(deployment, ssh, record_property, measure, model_limits
     remote = {deployment.path(rel): rel for rel in deployment.files}
     out = ssh.run_check("sha256sum " + " ".join(shlex.quote(p) for p in remote), timeout=120)
     on_board = {line.split()[1]: line.split()[0] for line in out}
-    wrong = [rel for path, rel in remote.items() if on_board.get(path) != _sha256(deployment.files[rel])]
+    wrong = [rel for path, rel in remote.items() if on_board.get(path) != sha256_file(deployment.files[rel])]
     assert not wrong, f"files on the board differ from the bundle: {wrong}"
 
 

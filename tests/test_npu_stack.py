@@ -11,7 +11,7 @@ def test_driver_new_enough_for_runtime(npu, suite_config, record_property):
     needed = versions.required_driver(runtime)
     record_property("rknpu_driver", driver)
     record_property("rkllm_runtime", runtime)
-    assert versions.parse_version(driver) >= versions.parse_version(needed), (
+    assert versions.at_least(driver, needed), (
         f"RKNPU driver {driver} is too old for RKLLM runtime {runtime}, which needs {needed}: "
         f"flash an image with RKNPU driver {needed} or newer")
 

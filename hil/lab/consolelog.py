@@ -8,17 +8,11 @@ the last lines the board printed, whichever driver happened to be reading at the
 
 from __future__ import annotations
 
-import re
 import threading
 
 from labgrid.step import steps
 
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]")
-
-
-def clean(text: str) -> str:
-    """Console bytes as a reader sees them: no colour codes, no carriage returns."""
-    return ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+from hil.rockchip.text import clean_text
 
 
 class ConsoleRecord:
@@ -49,9 +43,10 @@ class ConsoleRecord:
             return self._dropped + len(self._buf)
 
     def since(self, mark: int) -> str:
+        """The console text since ``mark``, cleaned as a reader sees it (no escapes, one ``\\n`` per line end)."""
         with self._lock:
             data = bytes(self._buf[max(0, mark - self._dropped):])
-        return clean(data.decode("utf-8", errors="replace"))
+        return clean_text(data.decode("utf-8", errors="replace"))
 
     def tail(self, lines: int = 25, mark: int = 0) -> str:
         text = self.since(mark).rstrip("\n")

@@ -30,6 +30,8 @@ from pathlib import Path, PurePosixPath
 import attr
 from labgrid.driver.exception import ExecutionError
 
+from hil import filehash
+
 MANIFEST = ".hil-manifest.json"
 TMP_SUFFIX = ".hil-tmp"
 MANIFEST_FORMAT = 1
@@ -113,15 +115,12 @@ _hash_cache: dict[tuple, str] = {}
 
 def sha256_file(path: Path) -> str:
     """sha256 of a local file, remembered per (inode, size, mtime) so a second deploy of
-    multi-gigabyte models in the same session does not read them again."""
+    multi-gigabyte models in the same session (or the provenance's hash of them) does not
+    read them again."""
     st = os.stat(path)
     key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     if key not in _hash_cache:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(1024 * 1024):
-                h.update(chunk)
-        _hash_cache[key] = h.hexdigest()
+        _hash_cache[key] = filehash.sha256_file(path)
     return _hash_cache[key]
 
 

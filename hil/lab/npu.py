@@ -25,6 +25,8 @@ import contextlib
 import re
 import shlex
 import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 import attr
 from labgrid.driver import Driver
@@ -58,6 +60,7 @@ CPUIDLE_CPUS = tuple(range(8))
 CPUIDLE_STATE = "state1"  # the vendor DTS CPU_SLEEP state; the script disables it on every CPU
 USERSPACE = "userspace"
 
+_Parsed = TypeVar("_Parsed")
 _HINT = "is the rknpu driver loaded / debugfs mounted (and are we root)?"
 
 
@@ -217,33 +220,31 @@ class NPUDriver(Driver, NPUProtocol):
                 errors.append(f"{path} <- {value}: no answer from the board")
         return errors
 
+    def _parse_first_readable(self, paths: tuple[str, ...], parse: Callable[[str], _Parsed], what: str) -> _Parsed:
+        """``parse`` of the first of ``paths`` the board can read: the driver's files are in
+        debugfs or procfs (or sysfs), depending on how the kernel was built and mounted."""
+        values = self._read(list(paths))
+        for path in paths:
+            if values[path] is not None:
+                self.logger.debug("%s from %s: %s", what, path, values[path].strip())
+                try:
+                    return parse(values[path])
+                except ValueError as e:
+                    raise NPUError(f"{path}: {e}") from None
+        raise NPUError(f"no {what} readable (tried {', '.join(paths)}): {_HINT}")
+
     # --- reads ---------------------------------------------------------------------------
     @Driver.check_active
     @step(result=True)
     def driver_version(self) -> str:
         """The rknpu driver version, e.g. '0.9.8' (debugfs, else procfs, else /sys/module)."""
-        values = self._read(list(VERSION_PATHS))
-        for path in VERSION_PATHS:
-            if values[path] is not None:
-                self.logger.debug("rknpu version from %s: %s", path, values[path].strip())
-                try:
-                    return parse_driver_version(values[path])
-                except ValueError as e:
-                    raise NPUError(f"{path}: {e}") from None
-        raise NPUError(f"no rknpu driver version readable (tried {', '.join(VERSION_PATHS)}): {_HINT}")
+        return self._parse_first_readable(VERSION_PATHS, parse_driver_version, "rknpu driver version")
 
     @Driver.check_active
     @step(result=True)
     def load(self) -> dict[str, int]:
         """NPU load per core in percent over the driver's last 1 s window: {"Core0": 0, "Core1": 0}."""
-        values = self._read(list(LOAD_PATHS))
-        for path in LOAD_PATHS:
-            if values[path] is not None:
-                try:
-                    return parse_load(values[path])
-                except ValueError as e:
-                    raise NPUError(f"{path}: {e}") from None
-        raise NPUError(f"no rknpu load file readable (tried {', '.join(LOAD_PATHS)}): {_HINT}")
+        return self._parse_first_readable(LOAD_PATHS, parse_load, "rknpu load file")
 
     @Driver.check_active
     @step(args=["node"], result=True)
@@ -531,23 +532,24 @@ class NPUSampler:
     @property
     def peak_load(self) -> dict[str, int]:
         """Core ("Core0") -> highest load seen."""
-        peak: dict[str, int] = {}
-        for s in self.samples:
-            for core, value in s.load.items():
-                peak[core] = max(peak.get(core, value), value)
-        return peak
+        return _highest(s.load for s in self.samples)
 
     @property
     def max_temp(self) -> dict[str, float]:
         """Zone type -> highest temperature seen (°C)."""
-        hottest: dict[str, float] = {}
-        for s in self.samples:
-            for zone, value in s.temps.items():
-                hottest[zone] = max(hottest.get(zone, value), value)
-        return hottest
+        return _highest(s.temps for s in self.samples)
 
     @property
     def duration(self) -> float:
         """Board seconds between the first and the last sample."""
         samples = self.samples
         return samples[-1].t - samples[0].t if len(samples) > 1 else 0.0
+
+
+def _highest(readings: Iterable[Mapping]) -> dict:
+    """Key -> highest value over the readings (a key counts in the readings that have it)."""
+    highest: dict[str, float] = {}
+    for reading in readings:
+        for key, value in reading.items():
+            highest[key] = max(highest.get(key, value), value)
+    return highest

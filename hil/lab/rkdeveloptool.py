@@ -210,7 +210,9 @@ class RKDeveloptoolDriver(Driver, FlashProtocol):
     def flash(self, filename: str, *, wipe_userdata: bool = False) -> None:
         self._note_userdata(filename, wipe_userdata)
         image = ManagedFile(filename, self.loader)
-        image.sync_to_resource()  # the long copy to an exporter happens before the board is touched
+        # copy before any tool command: the board already waits in loader mode (the strategy put it
+        # there), but a slow or failed copy to an exporter leaves it with nothing written yet
+        image.sync_to_resource()
         device = self._device()
         settle = 0.0
         if device.mode == "Maskrom":

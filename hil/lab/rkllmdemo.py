@@ -33,6 +33,7 @@ from labgrid.factory import target_factory
 from labgrid.step import step
 
 from hil.lab.process import TAIL_CHARS, ProcessExited, ProcessProtocol, ProcessTimeout, RemoteProcess, describe_exit
+from hil.rockchip import versions
 
 PROMPT = re.compile(r"^user: ", re.M)
 ANSWER = re.compile(r"robot: ")
@@ -45,20 +46,25 @@ SEPARATE = ("exit", "clear")  # loop commands of the demos, not prompts
 OLDEST, NEWEST = (1, 1, 0), (1, 3)  # argument lists known for 1.1.0 .. 1.3.x
 
 
-def parse_version(version: str) -> tuple[int, int, int]:
-    """'1.2.1' (or 'v1.2.1') -> (1, 2, 1), for a demo whose argument list this module knows."""
-    m = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.(\d+))?", str(version).strip())
-    if not m:
+def demo_release(version: str) -> tuple[int, int, int]:
+    """'1.2.1' (or 'v1.2.1') -> (1, 2, 1), for a demo whose argument list this module knows.
+
+    A pre-release or build suffix (``1.3.0b1``) is refused: its arguments may not be the release's."""
+    text = str(version)
+    try:
+        release = versions.parse_version(text)
+    except ValueError:
+        release = None
+    if release is None or versions.compare(text, "{}.{}.{}".format(*release)) != 0:
         raise ValueError(f"demo_version must look like 1.2.1, got {version!r}")
-    v = (int(m[1]), int(m[2]), int(m[3] or 0))
-    if v < OLDEST or v[:2] > NEWEST:
+    if release < OLDEST or release[:2] > NEWEST:
         raise ValueError(f"the demo arguments of RKLLM {version} are not known (1.1.0 - 1.3.x)")
-    return v
+    return release
 
 
 def has_llm(version: str) -> bool:
     """The text-only ``llm`` program was dropped in 1.2.2."""
-    return parse_version(version) < (1, 2, 2)
+    return demo_release(version) < (1, 2, 2)
 
 
 def llm_argv(version: str, llm_model: str, max_new_tokens: int, max_context_len: int) -> list[str]:
@@ -73,7 +79,7 @@ def demo_argv(version: str, image: str, encoder: str, llm_model: str, max_new_to
     """``./demo`` arguments: 1.1.x/1.2.0 five; 1.2.1 adds rknn_core_num; 1.2.2+ optional image
     tags; 1.3.0 adds the platform before them. core_num and platform are dropped where the
     demo has no such argument."""
-    v = parse_version(version)
+    v = demo_release(version)
     argv = [str(image), str(encoder), str(llm_model), str(int(max_new_tokens)), str(int(max_context_len))]
     if v >= (1, 2, 1):
         argv.append(str(int(core_num)))
@@ -91,7 +97,7 @@ def demo_argv(version: str, image: str, encoder: str, llm_model: str, max_new_to
 def imgenc_argv(version: str, encoder: str, image: str, core_num: int = 2) -> list[str]:
     """``./imgenc <encoder.rknn> <image> [core_num]`` (core_num from 1.2.1)."""
     argv = [str(encoder), str(image)]
-    if parse_version(version) >= (1, 2, 1):
+    if demo_release(version) >= (1, 2, 1):
         argv.append(str(int(core_num)))
     return argv
 
@@ -199,6 +205,9 @@ class RKLLMDemoDriver(Driver):
         log_level (int): RKLLM_LOG_LEVEL; 1 prints the perf table after each answer
         prompt_quiet (float): s of silence that confirm a ``user:`` prompt not preceded by
             a perf table (a model may write "user: " itself)
+        rknn_core_num (int): NPU cores the vision encoder runs on (``demo``/``imgenc`` from
+            1.2.1; ``rknn_set_core_mask``); the suite's configuration check holds it against
+            the board's NPU, so a wrong value is a named failure, not a slow encoder
     """
 
     # ProcessProtocol as a class: labgrid resolves names only for registered classes.
@@ -210,13 +219,14 @@ class RKLLMDemoDriver(Driver):
     log_level = attr.ib(default=1, converter=int)
     prompt_quiet = attr.ib(default=0.5, converter=float)
     command_timeout = attr.ib(default=30.0, converter=float)
+    rknn_core_num = attr.ib(default=2, converter=int)
 
     # --- API -----------------------------------------------------------------------------
     @Driver.check_active
     @step(args=["bundle_dir", "llm_model", "prompts", "demo_version"])
     def run_text(self, bundle_dir: str, llm_model: str, prompts, *, demo_version: str, max_new_tokens: int,
                  max_context_len: int, timeout: float | None = None, load_timeout: float | None = None,
-                 image: str | None = None, encoder: str | None = None, core_num: int = 2,
+                 image: str | None = None, encoder: str | None = None, core_num: int | None = None,
                  platform: str = "rk3576", img_tags=None, check: bool = True) -> DemoRun:
         """Text prompts: ``llm`` up to 1.2.1; from 1.2.2 ``demo``, which loads the vision encoder
         and an image even for text, hence ``image`` and ``encoder`` (there a prompt with
@@ -230,31 +240,31 @@ class RKLLMDemoDriver(Driver):
                                  "(the vision encoder) even for text prompts")
             program = "demo"
             argv = demo_argv(demo_version, image, encoder, llm_model, max_new_tokens, max_context_len,
-                             core_num, platform, img_tags)
+                             self._core_num(core_num), platform, img_tags)
         return self._dialogue(bundle_dir, program, argv, prompts, demo_version, timeout, load_timeout, check)
 
     @Driver.check_active
     @step(args=["bundle_dir", "image", "llm_model", "prompts", "demo_version"])
     def run_multimodal(self, bundle_dir: str, image: str, encoder: str, llm_model: str, prompts, *,
-                       demo_version: str, max_new_tokens: int, max_context_len: int, core_num: int = 2,
+                       demo_version: str, max_new_tokens: int, max_context_len: int, core_num: int | None = None,
                        platform: str = "rk3576", img_tags=None, timeout: float | None = None,
                        load_timeout: float | None = None, check: bool = True) -> DemoRun:
         """``demo`` with a picture. From 1.2.0 only prompts containing ``<image>`` (or the menu
         numbers 0/1) go with the picture; 1.1.x sends every prompt with it. Prompts are sent
         as given. ``timeout`` is per turn."""
         argv = demo_argv(demo_version, image, encoder, llm_model, max_new_tokens, max_context_len,
-                         core_num, platform, img_tags)
-        if parse_version(demo_version) >= (1, 2, 0) and not any(
+                         self._core_num(core_num), platform, img_tags)
+        if demo_release(demo_version) >= (1, 2, 0) and not any(
                 "<image>" in p or p.strip() in ("0", "1") for p in self._prompts(prompts)):
             self.logger.warning("no prompt has <image>: the %s demo will not show the picture", demo_version)
         return self._dialogue(bundle_dir, "demo", argv, prompts, demo_version, timeout, load_timeout, check)
 
     @Driver.check_active
     @step(args=["bundle_dir", "encoder", "image", "demo_version"])
-    def run_imgenc(self, bundle_dir: str, encoder: str, image: str, *, demo_version: str, core_num: int = 2,
+    def run_imgenc(self, bundle_dir: str, encoder: str, image: str, *, demo_version: str, core_num: int | None = None,
                    timeout: float | None = None, check: bool = True) -> DemoRun:
         """``imgenc``: load the vision encoder, encode the picture, write ./img_vec.bin, end."""
-        argv = imgenc_argv(demo_version, encoder, image, core_num)
+        argv = imgenc_argv(demo_version, encoder, image, self._core_num(core_num))
         timeout = self.load_timeout if timeout is None else timeout
 
         def encode(run: DemoRun, proc: RemoteProcess, t0: float) -> None:
@@ -267,6 +277,9 @@ class RKLLMDemoDriver(Driver):
         return self._run(bundle_dir, "imgenc", argv, encode, check)
 
     # --- the dialogue --------------------------------------------------------------------
+    def _core_num(self, core_num: int | None) -> int:
+        return self.rknn_core_num if core_num is None else core_num
+
     @staticmethod
     def _prompts(prompts) -> list[str]:
         if isinstance(prompts, str):
@@ -400,7 +413,7 @@ class RKLLMDemoDriver(Driver):
         how = describe_exit(status)
         if _by_signal(status):
             cause = f"{program} crashed: {how}; last line: {last!r}"
-            if (status == 139 and parse_version(version) < (1, 2, 2)
+            if (status == 139 and demo_release(version) < (1, 2, 2)
                     and re.match(r"main: (?:ImgEnc )?Model loaded", last)):
                 cause += (" -- demos up to 1.2.1 copy the encoder output into a buffer sized for "
                           "EMBED_SIZE 1536; an encoder with wider embeddings (Qwen2.5-VL-3B: 2048) "

@@ -13,6 +13,9 @@ Why it looks the way it does:
   waiting for the login timeout. After the last attempt the strategy is broken
   (``@never_retry``) and its error carries the last console lines, so a board that never
   boots stops the run quickly and says why;
+- loader mode comes from ``reboot loader`` in a shell; when that does not bring the USB loader
+  up (an image without reboot-mode support, a hung shell) the maskrom button is held across
+  a power cycle instead, if one is wired; a failure names both attempts and what to check;
 - each boot is kept as a ``BootRecord`` (attempts, seconds to the state, the console text
   of the successful attempt and of the failed ones), which the boot test scans for panics,
   Oopses and rknpu errors.
@@ -30,10 +33,14 @@ from labgrid.exceptions import NoResourceFoundError
 from labgrid.factory import target_factory
 from labgrid.step import step
 from labgrid.strategy import Strategy, StrategyError, never_retry
+from labgrid.util import Timeout
 
 from hil.lab.consolelog import ConsoleRecord
+from hil.rockchip import flashtools
 
 PANIC = re.compile(r"Kernel panic - not syncing[^\n]*")
+#: Seconds between looks for the USB loader, the pace of labgrid's own ``await_resources``.
+LOADER_POLL = 0.5
 
 
 class Status(enum.Enum):
@@ -109,6 +116,19 @@ class RK3576Strategy(Strategy):
         self.target.activate(self.power)
         self.power.off()
 
+    def _power_cycle(self) -> None:
+        """Off, the power driver's ``delay``, on: the supplies must drain, or the SoC does not reset."""
+        self._drop_users()
+        self.target.activate(self.power)
+        self.power.cycle()
+
+    def _require(self, driver, name: str, status: Status):
+        """The driver a state needs; a StrategyError naming it when the environment has none."""
+        if driver is None:
+            raise StrategyError(f"no {name} in this environment: state '{status.name}' is not available "
+                                f"(add a {name} to the target's drivers)")
+        return driver
+
     def _await_console(self, patterns: list[str], what: str, timeout: float) -> None:
         """Wait for the first of ``patterns`` while watching for a kernel panic."""
         try:
@@ -127,8 +147,6 @@ class RK3576Strategy(Strategy):
     def _reach(self, state: Status) -> None:
         """From power on (or loader reset): wait for U-Boot or a logged-in shell."""
         if state == Status.uboot:
-            if self.uboot is None:
-                raise StrategyError("no UBootDriver in this environment: state 'uboot' is not available")
             self.target.activate(self.uboot)  # it stops autoboot itself, within its login_timeout
         else:
             self._await_console([self.shell.login_prompt, self.shell.prompt], "login prompt or shell prompt",
@@ -136,15 +154,15 @@ class RK3576Strategy(Strategy):
             self.target.activate(self.shell)
 
     def _boot(self, state: Status, *, via: str = "power") -> BootRecord:
+        if state == Status.uboot:
+            self._require(self.uboot, "UBootDriver", state)  # before any power cycle, not after each
         record = self._console_record()
         failures: list[tuple[str, str]] = []
         for attempt in range(1, self.boot_attempts + 1):
             if via == "power" or attempt > 1:
-                self._drop_users()
-                self.target.activate(self.power)
                 self.target.activate(self.console)
                 mark = record.mark()
-                self.power.cycle()  # off, the power driver's delay (supplies must drain), on
+                self._power_cycle()
             else:  # the board is booting already (reset out of the loader)
                 self.target.activate(self.console)
                 mark = record.mark()
@@ -173,34 +191,71 @@ class RK3576Strategy(Strategy):
                         f"--- last console lines ---\n{tail}")
 
     def _enter_loader(self) -> str:
-        if self.flasher is None:
-            raise StrategyError("no FlashProtocol driver in this environment: state 'loader' is not available")
+        """``reboot loader`` from a shell, else (or when that fails) the maskrom button and a power cycle."""
+        self._require(self.flasher, "FlashProtocol driver", Status.loader)
         if self.status == Status.shell:
             self.target.activate(self.console)
             self.console.sendline("reboot loader")
             self._drop_users()
-        elif self.maskrom is not None:
-            self._power_off()
-            self.target.activate(self.maskrom)
-            self.maskrom.set(True)
             try:
-                self.power.on()
-                time.sleep(self.maskrom_hold)  # the BootROM samples the key at reset: hold it that long
-            finally:
-                self.maskrom.set(False)
-        else:
+                return self._await_loader()
+            except (BootError, flashtools.NoLoaderDevice) as e:
+                first = e
+            if self.maskrom is None:
+                raise BootError(
+                    f"the board did not enter loader mode after 'reboot loader' from its shell: {first}\n"
+                    "there is no maskrom button in this environment (no DigitalOutputProtocol driver) to fall "
+                    "back to: check that the image supports 'reboot loader' (reboot-mode in its device tree) "
+                    "and the OTG cable, or wire the maskrom button to a relay and add its driver") from first
+            self.logger.warning("no loader after 'reboot loader' (%s); trying the maskrom button", first)
+            try:
+                self._press_maskrom()
+                return self._await_loader()
+            except (BootError, flashtools.NoLoaderDevice) as e:
+                raise BootError(
+                    "the board did not enter loader mode either way:\n"
+                    f"  1. 'reboot loader' from its shell: {first}\n"
+                    f"  2. maskrom button held across a power cycle: {e}\n"
+                    "check the USB cable in the board's OTG/download port and its host side, that the maskrom "
+                    "relay really presses the button (wiring, relay index), and that the power switch really "
+                    "cuts the board's power") from e
+        if self.maskrom is None:
             raise StrategyError("cannot enter loader mode: the board is not in a shell (for 'reboot loader') "
                                 "and the environment has no maskrom button (DigitalOutputProtocol)")
-        deadline = time.monotonic() + self.loader_timeout
-        while True:  # a USB loader resource only becomes available once the board enumerates
+        self._press_maskrom()
+        return self._await_loader()
+
+    def _press_maskrom(self) -> None:
+        """Hold the maskrom button across a full power cycle; the BootROM samples it at reset.
+
+        The board goes off before the button is pressed, so a running system never sees it.
+        """
+        self._power_off()
+        self.target.activate(self.maskrom)
+        self.maskrom.set(True)
+        try:
+            self._power_cycle()
+            time.sleep(self.maskrom_hold)
+        finally:
+            self.maskrom.set(False)
+
+    def _await_loader(self) -> str:
+        """Wait up to ``loader_timeout`` for the flash driver's USB loader resource, then the device.
+
+        ``activate`` waits only the resource's own short timeout, and fails at once for a
+        static resource, so look again every LOADER_POLL seconds instead of spinning.
+        """
+        timeout = Timeout(self.loader_timeout)
+        while True:
             try:
                 self.target.activate(self.flasher)
                 break
             except NoResourceFoundError:
-                if time.monotonic() > deadline:
+                if timeout.expired:
                     raise BootError(f"the board did not show up as a USB loader (2207:350e) within "
                                     f"{self.loader_timeout:g} s; check the OTG cable and the maskrom wiring") from None
-        return self.flasher.await_loader(timeout=max(1.0, deadline - time.monotonic()))
+            time.sleep(min(LOADER_POLL, timeout.remaining))
+        return self.flasher.await_loader(timeout=max(1.0, timeout.remaining))
 
     # --- labgrid API ---------------------------------------------------------------------
     @never_retry
@@ -232,16 +287,11 @@ class RK3576Strategy(Strategy):
         """Assume the board already is in ``status`` (e.g. after a manual boot)."""
         if not isinstance(status, Status):
             status = Status[status]
-        if status == Status.off:
-            self.target.activate(self.power)
-        elif status == Status.uboot:
-            self.target.activate(self.uboot)
-        elif status == Status.shell:
-            self.target.activate(self.shell)
-        elif status == Status.loader:
-            self.target.activate(self.flasher)
-        else:
+        needs = {Status.off: (self.power, "PowerProtocol driver"), Status.uboot: (self.uboot, "UBootDriver"),
+                 Status.shell: (self.shell, "ShellDriver"), Status.loader: (self.flasher, "FlashProtocol driver")}
+        if status not in needs:
             raise StrategyError(f"can not force state {status}")
+        self.target.activate(self._require(*needs[status], status))
         self.status = status
 
     @never_retry

@@ -13,12 +13,12 @@ import time
 
 import attr
 from labgrid.driver import Driver
-from labgrid.driver.exception import ExecutionError
 from labgrid.factory import target_factory
 from labgrid.resource import Resource
 from labgrid.step import step
 
 from hil.lab.flashprotocol import FlashProtocol
+from hil.rockchip import flashtools
 
 
 @target_factory.reg_resource
@@ -38,7 +38,11 @@ class TwinUSBLoader(Resource):
 @target_factory.reg_driver
 @attr.s(eq=False)
 class TwinFlashDriver(Driver, FlashProtocol):
-    """Flashes through the bench's flash service: db when in maskrom, wl 0, rd."""
+    """Flashes through the bench's flash service: db when in maskrom, wl 0, rd.
+
+    Failures are the real drivers' ``FlashToolError`` subclasses, so callers (the strategy's
+    loader fallback, reports) treat a virtual and a real board alike.
+    """
 
     bindings = {"loader": "TwinUSBLoader"}
     request_timeout = attr.ib(default=120.0, converter=float)
@@ -53,13 +57,36 @@ class TwinFlashDriver(Driver, FlashProtocol):
         return "/".join([self.loader.url.rstrip("/"), "usb", str(self.loader.index), *parts])
 
     def _call(self, method: str, *parts: str, **kwargs):
+        what = f"{method} {'/'.join(parts) or 'state'}"
         try:
             res = self._requests.request(method, self._url(*parts), timeout=self.request_timeout, **kwargs)
         except self._requests.RequestException as e:
-            raise ExecutionError(f"flash service at {self.loader.url} unreachable: {e}") from e
+            raise flashtools.ToolMissing(
+                f"the bench's flash service at {self.loader.url} did not answer {what} ({type(e).__name__}): "
+                "start the bench (hil twin up) or fix TwinUSBLoader's url") from e
         if res.status_code >= 400:
-            raise ExecutionError(f"flash service refused {method} {'/'.join(parts) or 'state'}: {res.text.strip()}")
+            raise self._refusal(parts, res.status_code, res.text.strip())
         return res
+
+    def _refusal(self, parts: tuple[str, ...], status: int, text: str) -> flashtools.FlashToolError:
+        """The bench's refusal (one line naming the cause) as the error a real flash tool would give.
+
+        The bench's line goes into the message itself: there is no tool output to attach.
+        """
+        board = f"board {self.loader.index}"
+        if "not in loader mode" in text or "no rockusb device" in text:
+            return flashtools.NoLoaderDevice(f"{board}: {text}: {flashtools.NOT_IN_LOADER_HINT}")
+        if "download the loader" in text:
+            return flashtools.WrongMode(f"{board}: {text}")
+        if parts == ("image",) and status == 400:
+            return flashtools.WriteFailed(f"{board} refused the image, nothing was written: {text}; flash a "
+                                          "twin firmware image (hil twin build writes them)")
+        if parts == ("db",):
+            return flashtools.LoaderDownloadFailed(f"{board}: the loader download failed: {text}")
+        if parts == ("reset",):
+            return flashtools.ResetFailed(f"{board} did not accept the reset: {text}")
+        return flashtools.ToolFailed(f"the flash service refused {'/'.join(parts) or 'state'} for {board} "
+                                     f"(HTTP {status}): {text}")
 
     def device(self) -> dict:
         """What the loader USB port shows: present, mode, vid, pid."""
@@ -74,8 +101,8 @@ class TwinFlashDriver(Driver, FlashProtocol):
             if dev["present"]:
                 return dev["mode"]
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no rockusb device (2207:350e) appeared on board {self.loader.index} "
-                                   f"within {timeout:.0f} s: the board did not enter loader mode")
+                raise flashtools.LoaderTimeout(f"no rockusb device (2207:350e) appeared on board {self.loader.index} "
+                                               f"within {timeout:.1f} s: {flashtools.NOT_IN_LOADER_HINT}")
             time.sleep(0.1)
 
     @Driver.check_active
@@ -83,8 +110,8 @@ class TwinFlashDriver(Driver, FlashProtocol):
     def flash(self, filename: str, *, wipe_userdata: bool = False) -> None:
         dev = self.device()
         if not dev["present"]:
-            raise ExecutionError("Did not find any rockusb device, please plug device in! "
-                                 f"(board {self.loader.index} is not in loader mode)")
+            raise flashtools.NoLoaderDevice(f"board {self.loader.index} is not in loader mode (no rockusb device): "
+                                            f"{flashtools.NOT_IN_LOADER_HINT}")
         if dev["mode"] == "Maskrom" and not dev["loader_ready"]:
             self._call("POST", "db")
         size = os.path.getsize(filename)

@@ -17,10 +17,17 @@ Example environment entry::
 
 As with rkdeveloptool, the command-line mode has no device selection here, so one board per
 host in loader mode at a time is assumed and ``ld`` must list exactly one 2207:350e device.
+Unlike rkdeveloptool's, upgrade_tool's LocationID cannot be matched to a USB port: it is not
+``bus << 8 | port`` (values such as 12, 13 and 143 are printed; since v1.45 it "supports 7
+levels" of hubs, in an undocumented encoding). So the check before ``uf`` is: the tool's own
+count and its device lines both say exactly one device, and this target's loader resource
+(which only matches a rockusb device at this board's port) is present at that moment; then
+the one device the tool sees is this board.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 import attr
@@ -32,6 +39,27 @@ from labgrid.util.managedfile import ManagedFile
 from hil.lab.flashprotocol import FlashProtocol
 from hil.lab.rkdeveloptool import SHORT_COMMAND_TIMEOUT, await_loader_resource, run_tool
 from hil.rockchip import flashtools
+
+_LISTED = re.compile(r"List of rockusb connected\((\d+)\)")
+
+
+def listed_count(output: str) -> int | None:
+    """The count in upgrade_tool's ``ld`` header, ``List of rockusb connected(N)``; None without one."""
+    found = _LISTED.search(flashtools.clean(output))
+    return int(found[1]) if found else None
+
+
+def check_one_device(output: str, devices: list[flashtools.RockusbDevice]) -> None:
+    """Refuse when upgrade_tool counts more devices than one, even if a line was not understood.
+
+    ``uf`` has no device option here and would take whichever device it finds first.
+    """
+    count = listed_count(output)
+    if count is not None and count > 1 and count != len(devices):
+        raise flashtools.TooManyDevices(
+            f"upgrade_tool lists {count} rockusb devices ({len(devices)} of them readable) and cannot be told "
+            "which one to flash: keep only one board per host in loader mode at a time (serialise flashing "
+            "per exporter) or move boards to separate hosts", output=output)
 
 
 @target_factory.reg_driver
@@ -62,8 +90,18 @@ class UpgradeToolDriver(Driver, FlashProtocol):
         return run_tool(self.loader, self.tool, args, timeout=timeout, verbose=long)
 
     def _device(self) -> flashtools.RockusbDevice:
+        """The one RK3576 ``ld`` lists, refused unless this target's loader port shows a device now."""
         _, output = self._run(flashtools.ld_args())
-        return flashtools.select_rk3576(flashtools.parse_ld(output), output=output)
+        devices = flashtools.parse_ld(output)
+        check_one_device(output, devices)
+        device = flashtools.select_rk3576(devices, output=output)
+        self.loader.poll()
+        if not self.loader.avail:
+            raise flashtools.WrongDevice(
+                f"upgrade_tool sees a rockusb device (LocationID {device.location}, {device.mode}), but this "
+                f"target's loader port ({self.loader.display_name}) shows none: another board on this host is in "
+                "loader mode and this one is not; it would be flashed instead", output=output)
+        return device
 
     @Driver.check_active
     @step(args=["timeout"], result=True)

@@ -17,6 +17,8 @@ import os
 import re
 import struct
 
+from hil.rockchip.text import clean_text
+
 RK_VID = 0x2207
 RK3576_PID = 0x350E
 
@@ -42,7 +44,6 @@ STORAGE_CODES = {"emmc": 1, "sd": 2, "spinor": 9}
 SECTOR = 512
 TAIL_CHARS = 1500
 
-_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[@-Z\\-_]")
 _DEVICE_LINE = re.compile(
     r"DevNo=(?P<devno>\d+)\s+Vid=0x(?P<vid>[0-9a-fA-F]+),\s*Pid=0x(?P<pid>[0-9a-fA-F]+),"
     r"\s*LocationID=(?P<location>[0-9a-fA-F]+)\s+(?:Mode=)?(?P<mode>\w+)(?:\s+SerialNo=(?P<serial>\S*))?"
@@ -171,11 +172,13 @@ class RockusbDevice:
 
 
 def clean(output: str | bytes) -> str:
-    """Decode, drop terminal escapes (colours, line redraws) and normalise line ends."""
+    """The tool's output as text (processwrapper hands over bytes), cleaned by ``clean_text``.
+
+    The redraws (``ESC[1A ESC[2K`` before each progress line) go with the escapes, so every
+    progress state stays on a line of its own and the parsers read the last one."""
     if isinstance(output, bytes):
         output = output.decode("utf-8", errors="replace")
-    output = _ESCAPE.sub("", output)
-    return output.replace("\r\n", "\n").replace("\r", "\n")
+    return clean_text(output)
 
 
 def parse_ld(output: str | bytes) -> list[RockusbDevice]:
@@ -279,16 +282,16 @@ def uf_args(image: str) -> list[str]:
 
 
 # --- rkdeveloptool results ---------------------------------------------------------------
-def _common_failure(text: str, command: str) -> FlashToolError | None:
-    """Failures any rkdeveloptool storage command can report before doing its own work."""
+def _raise_common_failure(text: str, command: str) -> None:
+    """Raise for a failure any rkdeveloptool command can report before doing its own work."""
     if "Did not find any rockusb device" in text or "No found any rockusb device" in text:
-        return NoLoaderDevice(f"'{command}': no rockusb device: {NOT_IN_LOADER_HINT}", output=text)
+        raise NoLoaderDevice(f"'{command}': no rockusb device: {NOT_IN_LOADER_HINT}", output=text)
     if "Found too many rockusb devices" in text:
-        return TooManyDevices(f"'{command}': more than one rockusb device on this host and rkdeveloptool cannot "
-                              "choose: keep only one board per host in loader mode at a time", output=text)
+        raise TooManyDevices(f"'{command}': more than one rockusb device on this host and rkdeveloptool cannot "
+                             "choose: keep only one board per host in loader mode at a time", output=text)
     if re.search(r"creating comm(?:unication)? object failed", text, re.I) or \
             "Getting information about rockusb device failed" in text:
-        return UsbAccessError(
+        raise UsbAccessError(
             f"'{command}': the tool found the device but could not open it: no permission on the USB device "
             "(install the rockusb udev rule, e.g. 99-rk-rockusb.rules, or run as a user with access) or another "
             "rkdeveloptool/upgrade_tool holds it", output=text)
@@ -297,8 +300,7 @@ def _common_failure(text: str, command: str) -> FlashToolError | None:
             why = "the board is in Loader mode (U-Boot rockusb) and db only works in Maskrom"
         else:
             why = "the board is in Maskrom and needs the loader downloaded (db) first"
-        return WrongMode(f"'{command}': the device refused the command: {why}", output=text)
-    return None
+        raise WrongMode(f"'{command}': the device refused the command: {why}", output=text)
 
 
 def check_db(output: str | bytes, loader: str = "the loader") -> None:
@@ -310,9 +312,7 @@ def check_db(output: str | bytes, loader: str = "the loader") -> None:
         raise LoaderFileError(
             f"rkdeveloptool could not read {loader} as a Rockchip loader: wrong path, or not a packed loader "
             "(use rk3576_spl_loader_v*.bin from rkbin, not idbloader.img or u-boot.itb)", output=text)
-    common = _common_failure(text, "db")
-    if common:
-        raise common
+    _raise_common_failure(text, "db")
     if "Downloading bootloader failed!" in text:
         raise LoaderDownloadFailed(
             f"the board did not accept {loader}: it is not the loader for this SoC (an RK3576 needs "
@@ -327,9 +327,7 @@ def check_cs(output: str | bytes, storage: str) -> None:
     if "Change Storage OK." in text:
         return
     command = " ".join(cs_args(storage))
-    common = _common_failure(text, command)
-    if common:
-        raise common
+    _raise_common_failure(text, command)
     raise StorageSelectFailed(
         f"the loader could not switch to {storage} ('{command}'): the board has no {storage}, or the loader "
         "running on it cannot select storage (U-Boot rockusb in Loader mode; set storage to null to write to "
@@ -354,9 +352,7 @@ def check_wl(output: str | bytes) -> None:
         raise ImageOpenFailed(
             f"rkdeveloptool could not open the image {path} (errno {code}, {reason}): {where}; with a remote "
             "exporter, check that the copy under /var/cache/labgrid arrived and is readable", output=text)
-    common = _common_failure(text, "wl")
-    if common:
-        raise common
+    _raise_common_failure(text, "wl")
     percent = write_progress(text)
     if "Write LBA failed!" in text or (percent is not None and percent < 100):
         at = f"at {percent}%" if percent is not None else "before the first block"
@@ -374,9 +370,7 @@ def check_rd(output: str | bytes) -> None:
     text = clean(output)
     if "Reset Device OK." in text:
         return
-    common = _common_failure(text, "rd")
-    if common:
-        raise common
+    _raise_common_failure(text, "rd")
     if "Reset Device failed!" in text:
         raise ResetFailed("the board did not accept the reset command: power-cycle it to boot the new image",
                           output=text)

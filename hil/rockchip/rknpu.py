@@ -11,8 +11,6 @@ import attr
 from hil.rockchip.text import clean_lines
 
 _DRIVER_FILE = re.compile(r"^(?:RKNPU driver: v)?(\d+\.\d+\.\d+)$")
-_DRIVER_DMESG = re.compile(
-    r"\[drm\] Initialized rknpu (\d+\.\d+\.\d+)\b|Initialized RKNPU driver: v(\d+\.\d+\.\d+)")
 _LOAD_CORE = re.compile(r"Core(\d+):\s*(\d*)\s*%")
 _LOAD_SINGLE = re.compile(r"^NPU load:\s*(\d*)\s*%")
 
@@ -25,13 +23,6 @@ def parse_driver_version(text: str) -> str:
     if m is None:
         raise ValueError(f"not an RKNPU driver version: {value!r}")
     return m[1]
-
-
-def driver_version_from_dmesg(text: str) -> str | None:
-    """The driver version the probe announced: ``[drm] Initialized rknpu 0.9.8 20240828 for
-    27700000.npu on minor 1`` (DRM build) or ``Initialized RKNPU driver: v0.9.8 for 20240828``."""
-    m = _DRIVER_DMESG.search(text)
-    return (m[1] or m[2]) if m else None
 
 
 def parse_load(text: str) -> dict[str, int]:
@@ -48,22 +39,6 @@ def parse_load(text: str) -> dict[str, int]:
     if m is None:
         raise ValueError(f"no load figure in {line!r}")
     return {"Core0": int(m[1] or 0)}
-
-
-@attr.s(frozen=True)
-class DevfreqLoad:
-    """``/sys/class/devfreq/<node>/load`` on vendor kernels: busy % at the current clock."""
-
-    percent = attr.ib()
-    freq_hz = attr.ib()
-
-
-def parse_devfreq_load(text: str) -> DevfreqLoad:
-    """``7@300000000Hz`` -> ``DevfreqLoad(7, 300000000)``."""
-    m = re.fullmatch(r"(\d+)@(\d+)Hz", text.strip())
-    if m is None:
-        raise ValueError(f"not a devfreq load: {text.strip()!r}")
-    return DevfreqLoad(int(m[1]), int(m[2]))
 
 
 def parse_frequencies(text: str) -> list[int]:

@@ -1,8 +1,9 @@
-"""Turning a captured transcript (a pipe, an SSH channel or a serial console) into clean lines.
+"""Turning a captured transcript (a pipe, an SSH channel or a serial console) into clean text.
 
 Serial captures carry CRLF (often ``\\r\\r\\n``), ANSI colour and VT100 cursor codes from the
 shell prompt, and lines padded with trailing spaces; the Rockchip parsers match on what is
-left after removing those, so they all start here.
+left after removing those, so they all start here. The flashing tools' output and the
+board console kept for reports go through the same cleaning.
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ _ESCAPES = re.compile(
     r"|\x1b[()][0-9A-Za-z]"
     r"|\x1b[@-Z\\-_=>]"
 )
+_LINE_END = re.compile(r"\r*\n|\r+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def clean_lines(text: str) -> list[str]:
-    """Lines of ``text`` with escapes removed, any CR/LF combination as one break, trailing
-    spaces stripped. A lone CR (a redrawn line) also counts as a break."""
-    text = _ESCAPES.sub("", text)
-    text = re.sub(r"\r*\n|\r+", "\n", text)
+    """Lines of ``text`` with escapes and other control characters removed, any CR/LF
+    combination as one break, trailing spaces stripped. A lone CR (a redrawn line) also
+    counts as a break, so every state of a redrawn progress line is kept, the last one last."""
+    text = _LINE_END.sub("\n", _ESCAPES.sub("", text))
     return [_CONTROL.sub("", line).rstrip() for line in text.split("\n")]
+
+
+def clean_text(text: str) -> str:
+    """``clean_lines`` joined with ``\\n``: the same cleaning for text kept whole."""
+    return "\n".join(clean_lines(text))

@@ -15,8 +15,6 @@ import attr
 _VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?[-+._]?([A-Za-z][\w.]*)?$")
 _PRE = re.compile(r"^(a|b|rc)(\d*)$")
 
-# librkllmrt 1.1-1.3 warn "Your rknpu driver version is too low, please upgrade to 0.9.7".
-DRIVER_WARNING_BELOW = "0.9.7"
 # The driver tarball shipped in rknn-llm: rknpu_driver_0.9.8_20241009 from 1.1.0 on (the
 # maintainer's answer to matmul failures is "upgrade to 0.9.8", rknn-llm #413);
 # rknpu_driver_0.9.6_20240322 with 1.0.x.
@@ -64,15 +62,11 @@ def at_least(version: str, minimum: str) -> bool:
 def required_driver(rkllm_runtime: str) -> str:
     """The RKNPU driver a qualified board runs under an RKLLM runtime: the one Rockchip ships
     with that runtime, 0.9.8 for 1.1.0 and later (so 1.2.1 wants 0.9.8), 0.9.6 for 1.0.x.
-    The runtime itself only warns below ``DRIVER_WARNING_BELOW``; 0.9.7 still fails
-    generation in reported cases, so qualification asks for the shipped driver."""
+    The runtime itself (1.1-1.3) only warns below 0.9.7 ("Your rknpu driver version is too
+    low, please upgrade to 0.9.7"); 0.9.7 still fails generation in reported cases, so
+    qualification asks for the shipped driver."""
     release = parse_version(rkllm_runtime)
     return next(driver for since, driver in _SHIPPED_DRIVER if release >= since)
-
-
-def driver_warns(rkllm_runtime: str, driver: str) -> bool:
-    """Whether the runtime prints the "driver version is too low" warning (1.1.0 on)."""
-    return parse_version(rkllm_runtime) >= (1, 1, 0) and parse_version(driver) < parse_version(DRIVER_WARNING_BELOW)
 
 
 def kernel_series(kernel_release: str) -> tuple[int, int]:

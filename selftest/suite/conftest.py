@@ -86,9 +86,15 @@ def suite_command(env_file: Path, out: Path, history: Path, *args: str) -> list[
 def run_suite(tmp_path_factory, history_db):
     """Factory: run ``pytest --lg-env ENV tests ARGS`` against a started bench."""
 
-    def run(bench, *args: str, board: int = 1, timeout: float = SUITE_TIMEOUT) -> SuiteRun:
+    def run(bench, *args: str, board: int = 1, timeout: float = SUITE_TIMEOUT, env_edits=()) -> SuiteRun:
+        """``env_edits``: (old, new) texts replaced in the env file, each of which must be there."""
         out = tmp_path_factory.mktemp("suite")
         env_file = bench.env_file(out, board)
+        text = env_file.read_text()
+        for old, new in env_edits:
+            assert old in text, f"{old!r} is not in the env file"
+            text = text.replace(old, new)
+        env_file.write_text(text)
         junit = out / "junit.xml"
         cmd = suite_command(env_file, out, history_db, *args)
         env = {**os.environ, "HIL_BENCH_DIR": str(bench.config.state_dir)}

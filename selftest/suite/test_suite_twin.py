@@ -36,11 +36,33 @@ def test_reference_image_passes_everything(bench, run_suite):
     assert ROOT_PASSWORD not in run.texts(), "the board's password leaked into the output, JUnit or logs"
 
 
+def test_password_masked_in_verbose_logs(bench, run_suite, tmp_path):
+    """labgrid logs console writes, the login password among them, at -vvv and DEBUG."""
+    log_file = tmp_path / "debug.log"
+    run = run_suite(bench, "--image", "twin-good", "--no-flash", "-vvv", "--log-level=DEBUG",
+                    f"--log-file={log_file}", "--log-file-level=DEBUG", "-k", "test_boots_to_shell")
+    assert run.outcome("test_boot.py::test_boots_to_shell") == "passed", run.output[-3000:]
+    logged = log_file.read_text(errors="replace")
+    assert "SerialDriver(main) > [redacted]" in logged, "the login's password write was not logged, or not masked"
+    assert ROOT_PASSWORD not in run.texts() + logged
+
+
 def test_old_driver_is_named(bench, run_suite):
     run = run_suite(bench, "--image", "twin-old-driver")
     case = "test_npu_stack.py::test_driver_new_enough_for_runtime"
     assert run.outcome(case) == "failed"
     assert "0.9.6" in run.message(case) and "0.9.8" in run.message(case)
+
+
+def test_wrong_rknn_core_num_is_named_before_a_run(bench, run_suite):
+    """The demo driver's rknn_core_num (the env's) is held against the board's NPU cores."""
+    run = run_suite(bench, "--image", "twin-good", "--no-flash", "-k", "test_configuration or test_multimodal_performance",
+                    env_edits=[("RKLLMDemoDriver: {}", "RKLLMDemoDriver: {rknn_core_num: 3}")])
+    case = "test_config.py::test_configuration[rknn_core_num]"
+    assert run.outcome(case) == "failed"
+    assert "rknn_core_num 3" in run.message(case) and "has 2 cores" in run.message(case)
+    assert run.outcome("test_config.py::test_configuration[target_platform]") == "passed"
+    assert "not run" in run.message("test_multimodal.py::test_multimodal_performance")
 
 
 def test_slow_npu_fails_decode_limit(bench, run_suite):

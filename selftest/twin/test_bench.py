@@ -10,7 +10,8 @@ import json
 
 import pytest
 from labgrid import Environment
-from labgrid.driver.exception import ExecutionError
+
+from hil.rockchip.flashtools import FlashToolError
 
 from selftest.twin.conftest import run, ssh_client
 
@@ -95,7 +96,7 @@ def test_userdata_survives_power_cycle(bench, target):
 def test_flash_refused_outside_loader_mode(bench, target, twin_images):
     boot_to_shell(target)
     flash = target.get_driver("TwinFlashDriver")
-    with pytest.raises(ExecutionError, match="not in loader mode"):
+    with pytest.raises(FlashToolError, match="not in loader mode"):
         flash.flash(str(twin_images / "twin-rkllm-1.3.0.img"))
     assert bench.call("GET", "/health")[0] == 200
 
@@ -130,15 +131,15 @@ def test_corrupt_image_is_refused_and_bench_keeps_running(bench, target, twin_im
     good = (twin_images / "twin-good.img").read_bytes()
     corrupt = tmp_path / "corrupt.img"
     corrupt.write_bytes(good[: len(good) // 2] + bytes([good[len(good) // 2] ^ 0xFF]) + good[len(good) // 2 + 1:])
-    with pytest.raises(ExecutionError, match="corrupt"):
+    with pytest.raises(FlashToolError, match="corrupt"):
         flash.flash(str(corrupt))
     truncated = tmp_path / "truncated.img"
     truncated.write_bytes(good[:4096])
-    with pytest.raises(ExecutionError, match="truncated|corrupt|incomplete"):
+    with pytest.raises(FlashToolError, match="truncated|corrupt|incomplete"):
         flash.flash(str(truncated))
     garbage = tmp_path / "not-an-image.img"
     garbage.write_bytes(b"hello" * 1000)
-    with pytest.raises(ExecutionError, match="not a twin firmware image"):
+    with pytest.raises(FlashToolError, match="not a twin firmware image"):
         flash.flash(str(garbage))
     assert bench.call("GET", "/health")[0] == 200
     # A good image still goes in, wiping /userdata when asked to.

@@ -463,3 +463,149 @@ def test_upgrade_tool_remote_arguments(tmp_path, image, monkeypatch):
     flash.flash(str(image))
     prefix = ["ssh", "exporter2", "--", "upgrade_tool"]  # timeout 0: no coreutils timeout wrapper
     assert ran == [prefix + ["ld"], prefix + ["uf", "'/var/cache/labgrid/ci/0123abcd/rk3576 image.img'"]]
+
+
+# --- upgrade_tool: which device uf would take ---------------------------------------------------
+# upgrade_tool's own ld output (rockchip.md, section 8), one device and none
+LD_ONE = ("List of rockusb connected(1)\r\n"
+          "DevNo=1\tVid=0x2207,Pid=0x350e,LocationID=13\tMode=Maskrom\tSerialNo=\r\n")
+LD_NONE = "List of rockusb connected(0)\r\n"
+
+
+def test_upgrade_tool_ld_header_and_lines_parse_from_the_real_strings():
+    assert upgrademod.listed_count(LD_ONE) == 1 and upgrademod.listed_count(LD_NONE) == 0
+    assert upgrademod.listed_count("Program Log will save in the /root/upgrade_tool/log/\n") is None
+    [device] = ft.parse_ld(LD_ONE)
+    assert (device.usb_id, device.location, device.mode, device.serial) == ("2207:350e", "13", "Maskrom", "")
+    assert ft.parse_ld(LD_NONE) == []
+    upgrademod.check_one_device(LD_ONE, ft.parse_ld(LD_ONE))  # one counted, one read: fine
+
+
+def test_upgrade_tool_refuses_when_it_counts_a_device_it_could_not_read():
+    """Two counted, one line understood: uf would take either, so nothing is flashed."""
+    output = LD_ONE.replace("connected(1)", "connected(2)") + "DevNo=2\tVid=0x2207,Pid=0x350e\tMode=Loader\r\n"
+    devices = ft.parse_ld(output)
+    assert len(devices) == 1
+    with pytest.raises(ft.TooManyDevices, match="lists 2 rockusb devices .1 of them readable.*one board per host"):
+        upgrademod.check_one_device(output, devices)
+
+
+def test_upgrade_tool_refuses_a_device_when_this_boards_loader_port_shows_none(tmp_path, state, image,
+                                                                                monkeypatch):
+    """The one device upgrade_tool sees is another board's when this target's loader resource is absent."""
+    target = make_env(tmp_path, "UpgradeToolDriver: {}", tool="upgrade_tool")
+    flash = target.get_driver(FlashProtocol)
+    loader = target.get_resource(RKUSBLoader, wait_avail=False)
+    monkeypatch.setattr(loader, "poll", lambda: setattr(loader, "avail", False))  # port empty on the next look
+    with pytest.raises(ft.WrongDevice, match="LocationID 13.*another board on this host"):
+        flash.flash(str(image))
+    assert calls(state) == [["ld"]]  # no uf
+    assert not (state / "written").exists()
+
+
+def test_upgrade_tool_two_boards_in_loader_mode_flashes_neither(tmp_path, state, image, monkeypatch):
+    monkeypatch.setenv("FAKE_DEVICES", "350e:Maskrom:13,350e:Loader:143")
+    target = make_env(tmp_path, "UpgradeToolDriver: {}", tool="upgrade_tool")
+    with pytest.raises(ft.TooManyDevices, match="LocationID 13.*LocationID 143.*one board per host"):
+        target.get_driver(FlashProtocol).flash(str(image))
+    assert calls(state) == [["ld"]]
+
+
+# --- the twin's flash driver fails like the real ones ---------------------------------------------
+class BenchStub:
+    """The bench's flash service for one board: fixed replies per (method, path), as the bench words them."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.replies: dict[tuple[str, str], tuple[int, str]] = {}
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                code, body = stub.replies.get((self.command, self.path.split("?")[0]), (404, "no such endpoint\n"))
+                data = body.encode()
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = _answer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def bench_stub():
+    stub = BenchStub()
+    yield stub
+    stub.close()
+
+
+def twin_flasher(url: str):
+    from hil.lab import TwinFlashDriver, TwinUSBLoader
+
+    target = Target("twin")
+    TwinUSBLoader(target, "loader", url=url, index=1)
+    flash = TwinFlashDriver(target, "flash", request_timeout=5.0)
+    target.activate(flash)
+    return flash
+
+
+LOADER_PRESENT = json.dumps({"present": True, "mode": "Loader", "loader_ready": True, "vid": "0x2207", "pid": "0x350e"})
+NOT_PRESENT = json.dumps({"present": False, "mode": None, "loader_ready": False, "vid": "0x2207", "pid": "0x350e"})
+
+
+@pytest.mark.parametrize("reply, error, words", [
+    ((409, "board 1 is not in loader mode (no rockusb device): enter it with 'reboot loader' on the board or the "
+           "maskrom button and a power cycle\n"), ft.NoLoaderDevice, "not in loader mode.*hold MASKROM"),
+    ((400, "upload-x: image is corrupt: Image does not match its SHA256\n"), ft.WriteFailed,
+     "refused the image, nothing was written: .*corrupt.*hil twin build"),
+    ((409, "board 1 is in maskrom: download the loader (db) before writing\n"), ft.WrongMode, "download the loader"),
+])
+def test_twin_flash_refusals_are_flash_tool_errors(bench_stub, image, reply, error, words):
+    bench_stub.replies[("GET", "/usb/1")] = (200, LOADER_PRESENT)
+    bench_stub.replies[("PUT", "/usb/1/image")] = reply
+    with pytest.raises(error, match=words):
+        twin_flasher(bench_stub.url).flash(str(image))
+
+
+def test_twin_reset_refusal_and_missing_device_are_flash_tool_errors(bench_stub, image):
+    bench_stub.replies[("POST", "/usb/1/reset")] = (500, "QEMU did not start\n")
+    flash = twin_flasher(bench_stub.url)
+    with pytest.raises(ft.ResetFailed, match="did not accept the reset: QEMU did not start"):
+        flash.reset()
+    bench_stub.replies[("GET", "/usb/1")] = (200, NOT_PRESENT)
+    with pytest.raises(ft.NoLoaderDevice, match="not in loader mode"):
+        flash.flash(str(image))
+    with pytest.raises(ft.LoaderTimeout, match="within 0.3 s") as e:
+        flash.await_loader(timeout=0.3)
+    assert isinstance(e.value, TimeoutError), "still a TimeoutError for callers that wait"
+
+
+def test_twin_flash_service_unreachable_names_the_remedy_and_keeps_the_cause():
+    import socket
+
+    import requests
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    with pytest.raises(ft.ToolMissing, match="did not answer GET state.*hil twin up") as e:
+        twin_flasher(url).device()
+    assert isinstance(e.value, ft.FlashToolError)
+    assert isinstance(e.value.__cause__, requests.ConnectionError)

@@ -34,6 +34,11 @@ def test_ld_as_processwrapper_returns_it():
     assert ft.parse_ld(out)[0].bus_port() == (2, 1)
 
 
+def test_clean_decodes_and_keeps_each_progress_state_on_a_line_of_its_own():
+    out = f"Write LBA from file (27%)\r\r\n{REDRAW}Write LBA from file (100%)  \r\n".encode()
+    assert ft.clean(out) == "Write LBA from file (27%)\nWrite LBA from file (100%)\n"
+
+
 def test_ld_no_device_is_an_empty_list_and_selecting_says_what_to_do():
     assert ft.parse_ld("not found any devices!\r\n") == []
     with pytest.raises(ft.NoLoaderDevice) as e:

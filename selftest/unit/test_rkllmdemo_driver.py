@@ -23,7 +23,7 @@ from labgrid.binding import StateError
 from hil import pictures
 from hil.lab import RKLLMDemoDriver
 from hil.lab.rkllmdemo import (DemoCrashed, DemoError, DemoInitError, DemoRun, DemoSetupError, DemoTimeout,
-                               demo_argv, has_llm, imgenc_argv, llm_argv, parse_version)
+                               demo_argv, demo_release, has_llm, imgenc_argv, llm_argv)
 from hil.twin import models, standins
 from selftest.unit.localboard import BUSYBOX, LocalCommandDriver, LocalProcessDriver, use_busybox
 
@@ -137,7 +137,7 @@ def test_argument_lists_per_version():
     assert imgenc_argv("1.2.1", "e.rknn", "i.png", 1) == ["e.rknn", "i.png", "1"]
     for bad in ("1.0.1", "1.4.0", "latest"):
         with pytest.raises(ValueError):
-            parse_version(bad)
+            demo_release(bad)
 
 
 def test_needs_activation_and_a_process_driver(target):

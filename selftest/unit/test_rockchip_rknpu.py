@@ -22,14 +22,6 @@ def test_driver_version_refuses_other_text(text):
         rknpu.parse_driver_version(text)
 
 
-def test_driver_version_from_dmesg():
-    dmesg = ("[    3.101234] RKNPU 27700000.npu: RKNPU: rknpu iommu is enabled, using iommu mode\n"
-             "[    3.105678] [drm] Initialized rknpu 0.9.8 20240828 for 27700000.npu on minor 1\n")
-    assert rknpu.driver_version_from_dmesg(dmesg) == "0.9.8"
-    assert rknpu.driver_version_from_dmesg("Initialized RKNPU driver: v0.9.7 for 20240424\n") == "0.9.7"
-    assert rknpu.driver_version_from_dmesg("[drm] Initialized panfrost 1.2.0 for 27800000.gpu on minor 0") is None
-
-
 @pytest.mark.parametrize("text, load", [
     ("NPU load:  Core0:  0%, Core1:  0%,\n", {"Core0": 0, "Core1": 0}),  # RK3576 idle
     ("NPU load:  Core0: 78%, Core1: 76%,\n", {"Core0": 78, "Core1": 76}),
@@ -49,10 +41,7 @@ def test_load_refuses_other_text(text):
         rknpu.parse_load(text)
 
 
-def test_devfreq_load_frequencies_and_temperature():
-    assert rknpu.parse_devfreq_load("7@300000000Hz\n") == rknpu.DevfreqLoad(percent=7, freq_hz=300000000)
-    with pytest.raises(ValueError):
-        rknpu.parse_devfreq_load("7%")
+def test_frequencies_and_temperature():
     opps = "300000000 400000000 500000000 600000000 700000000 800000000 900000000 950000000 \n"
     assert rknpu.parse_frequencies(opps)[-1] == 950000000
     assert len(rknpu.parse_frequencies(opps)) == 8

@@ -1,0 +1,23 @@
+"""The demo build the configuration checks assume when the bundle does not declare its EMBED_SIZE."""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.inference import _demo_build
+from hil.deploykit import RuntimeBundle
+
+
+@pytest.mark.parametrize("version, declared, expected", [
+    ("1.2.1", None, 1536),  # compiled in by the 1.2.0/1.2.1 SDK demos
+    ("1.2.0", None, 1536),
+    ("1.2.2", None, None),  # read from the encoder's output tensor
+    ("1.3.0", None, None),
+    ("1.2.1", 2048, 2048),  # a rebuilt demo, as runtime.yaml declares it
+])
+def test_embed_size_from_runtime_or_sdk_version(version, declared, expected):
+    spec = RuntimeBundle(root=None, rkllm_runtime=version, rknn_runtime="2.3.2", demo_version=version,
+                         demo_embed_size=declared)
+    build = _demo_build(spec)
+    assert build.embed_size == expected
+    assert build.version == version
