@@ -1,10 +1,10 @@
 """Root conftest: the suite's fixture plugins (see fixtures/)."""
 
 pytest_plugins = [
+    "fixtures.options",
     "fixtures.secrets",
     "fixtures.farm",
     "fixtures.bench",
-    "fixtures.options",
     "fixtures.provenance",
     "fixtures.board",
     "fixtures.deploy",

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from labgrid import Environment  # noqa: E402
 
 from hil.twin import bench as benchmod  # noqa: E402
-from selftest.conftest import Bench, _free_base_port  # noqa: E402
+from hil.twin.bench import free_base_port  # noqa: E402
+from hil.twin.handle import BenchHandle  # noqa: E402
 
 TIMEOUT = 60.0
 
@@ -45,7 +46,7 @@ def _read_until(sock: socket.socket, pattern: bytes, deadline: float) -> bytes:
     return buf
 
 
-def power_on_to_login(bench: Bench, boards: list[int]) -> list[float]:
+def power_on_to_login(bench: BenchHandle, boards: list[int]) -> list[float]:
     """Switch the outlets on together; seconds from the switch to each board's login prompt."""
     socks = {n: socket.create_connection(("127.0.0.1", bench.ports(n)["console"])) for n in boards}
     for n in boards:
@@ -69,7 +70,7 @@ def power_on_to_login(bench: Bench, boards: list[int]) -> list[float]:
     return [results[n] for n in boards]
 
 
-def raw_login(bench: Bench) -> float:
+def raw_login(bench: BenchHandle) -> float:
     with socket.create_connection(("127.0.0.1", bench.ports(1)["console"])) as sock:
         bench.call("GET", "/outlet/1/0")
         bench.call("GET", "/outlet/1/1")
@@ -85,7 +86,7 @@ def raw_login(bench: Bench) -> float:
         return time.monotonic() - start
 
 
-def labgrid_login(bench: Bench, env_file: Path) -> float:
+def labgrid_login(bench: BenchHandle, env_file: Path) -> float:
     env = Environment(str(env_file))
     target = env.get_target("main")
     try:
@@ -106,8 +107,8 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=5)
     runs = p.parse_args().runs
     with tempfile.TemporaryDirectory() as tmp:
-        config = benchmod.BenchConfig(boards=2, base_port=_free_base_port(27000), state_dir=Path(tmp) / "bench")
-        bench = Bench(config, benchmod.up(config))
+        config = benchmod.BenchConfig(boards=2, base_port=free_base_port(27000), state_dir=Path(tmp) / "bench")
+        bench = BenchHandle(config, benchmod.up(config))
         try:
             power_on_to_login(bench, [1])  # warm-up: page cache, first QEMU start
             one = [power_on_to_login(bench, [1])[0] for _ in range(runs)]

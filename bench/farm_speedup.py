@@ -28,15 +28,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hil import farm  # noqa: E402
+from hil.farm import health as farmhealth  # noqa: E402
+from hil.lab import places  # noqa: E402
 from hil.paths import REPO  # noqa: E402
 from hil.twin import bench as benchmod  # noqa: E402
-from selftest.conftest import Bench, _free_base_port  # noqa: E402
+from hil.twin.bench import free_base_port  # noqa: E402
+from hil.twin.handle import BenchHandle  # noqa: E402
 
 SUITE_TIMEOUT = 1800.0
 
 
-def run_suite(bench: Bench, env_file: Path, out: Path, places: str, *extra: str) -> float:
+def run_suite(bench: BenchHandle, env_file: Path, out: Path, places: str, *extra: str) -> float:
     out.mkdir(parents=True)
     cmd = [sys.executable, "-m", "pytest", "--lg-env", str(env_file), "tests", "--places", places,
            f"--junitxml={out / 'junit.xml'}", f"--lg-log={out / 'console'}", f"--results={out / 'results'}",
@@ -65,17 +67,17 @@ def main() -> None:
         variants["two boards, fan-out"] = ("twin-1,twin-2", "--dist", "each")
     times: dict[str, list[float]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
-        config = benchmod.BenchConfig(boards=2, base_port=_free_base_port(27500), timescale=a.timescale,
+        config = benchmod.BenchConfig(boards=2, base_port=free_base_port(27500), timescale=a.timescale,
                                       state_dir=Path(tmp) / "bench")
-        bench = Bench(config, benchmod.up(config))
+        bench = BenchHandle(config, benchmod.up(config))
         try:
             env_file = bench.farm_env_file(Path(tmp))
             coordinator = bench.state["coordinator"]
-            acquired = farm.acquire_places(coordinator, ["twin-1", "twin-2"])
+            acquired = places.acquire_places(coordinator, ["twin-1", "twin-2"])
             try:  # warm-up: both boards boot once (page cache, first QEMU start)
-                health = farm.check_health(str(env_file), ["twin-1", "twin-2"], coordinator=coordinator)
+                health = farmhealth.check_health(str(env_file), ["twin-1", "twin-2"], coordinator=coordinator)
             finally:
-                farm.release_places(coordinator, acquired)
+                places.release_places(coordinator, acquired)
             sick = [h.message for h in health.values() if not h.healthy]
             if sick:
                 sys.exit(f"the bench's boards are not healthy: {sick}")

@@ -2,7 +2,7 @@
 
 The gate is what ``pytest --baseline`` does to a figure: the text benchmark of the suite
 (one warm-up and --repeat turns of the same prompt in one demo session, each answer checked)
-gives the samples of ``text_decode_tokens_per_s``; ``hil.compare`` compares them with the
+gives the samples of ``text_decode_tokens_per_s``; ``hil.measure.compare`` compares them with the
 samples of a baseline session; a significant drop past the figure's tolerance fails the test.
 
 Each trial measures a fresh baseline session and then a candidate session, on the same
@@ -21,21 +21,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fixtures.deploy import bundle_files  # noqa: E402
-from fixtures.inference import InferenceRun, _repetitions, _text_session  # noqa: E402
-from fixtures.options import DEFAULT_MODEL  # noqa: E402
-from hil import deploykit  # noqa: E402
-from hil import prompts as prompt_set  # noqa: E402
-from hil.compare import compare  # noqa: E402
-from hil.limits import Limits  # noqa: E402
-from hil.measure import Measurement  # noqa: E402
+from hil.kit import bundle as deploykit  # noqa: E402
+from hil.kit import pictures  # noqa: E402
+from hil.kit import prompts as prompt_set  # noqa: E402
+from hil.kit.golden import GoldenAnswers  # noqa: E402
+from hil.measure.compare import compare  # noqa: E402
+from hil.measure.limits import Limits  # noqa: E402
+from hil.measure.figure import Measurement  # noqa: E402
 from hil.paths import twin_models_dir  # noqa: E402
+from hil.suite.config import DEFAULT_MODEL  # noqa: E402
+from hil.suite.inference import InferenceRun, InferenceRunner, repetitions  # noqa: E402
 from hil.twin import bench as benchmod  # noqa: E402
-from selftest.conftest import Bench, _free_base_port  # noqa: E402
+from hil.twin.bench import free_base_port  # noqa: E402
+from hil.twin.handle import BenchHandle  # noqa: E402
 
 FIGURE = "text_decode_tokens_per_s"
 FAULT_TIMEOUT = 30.0
@@ -51,14 +52,11 @@ def wait_fault(ssh, present: bool) -> None:
         time.sleep(0.2)
 
 
-def session(suite, deployment, demo, npu, repeat: int) -> list[float]:
+def session(runner: InferenceRunner, repeat: int) -> list[float]:
     """One benchmark session as the suite runs it: the accepted decode samples."""
     prompt = prompt_set.text_prompts()[0]
-    run = InferenceRun(kind="text", prompts=[prompt] * (1 + repeat))
-    _text_session(run, deployment, demo, npu, suite)
-    golden = ((prompt_set.golden(suite.model.name, suite.kit.runtime.rkllm_runtime) or {}).get("text") or {}).get(
-        prompt.id)
-    reps = _repetitions(run, prompt.keywords, golden)[1:]
+    run = runner.text_session(InferenceRun(kind="text", prompts=[prompt] * (1 + repeat)))
+    reps = repetitions(run, prompt.keywords, runner.golden.text(prompt.id))[1:]
     bad = [r.problem for r in reps if r.problem]
     if bad or not reps:
         raise RuntimeError(f"benchmark session gave wrong output: {bad or run.error}")
@@ -74,14 +72,17 @@ def main() -> None:
     args = p.parse_args()
 
     kit = deploykit.load(twin_models_dir())
-    suite = SimpleNamespace(kit=kit, model=kit.model(DEFAULT_MODEL))
-    limits = Limits.load().select(model=suite.model.name, runtime=kit.runtime.rkllm_runtime)
+    model = kit.model(DEFAULT_MODEL)
+    picture_list = pictures.load()
+    layout = deploykit.DeployLayout(remote_dir="/userdata/rk3576-hil", kit=kit, model=model,
+                                    pictures={p["file"]: pictures.PICTURES_DIR / p["file"] for p in picture_list})
+    limits = Limits.load().select(model=model.name, runtime=kit.runtime.rkllm_runtime)
     counts = {"slowed": 0, "unchanged": 0}
     changes = {"slowed": [], "unchanged": []}
     with tempfile.TemporaryDirectory() as tmp:
-        config = benchmod.BenchConfig(boards=1, base_port=_free_base_port(28000), timescale=args.timescale,
+        config = benchmod.BenchConfig(boards=1, base_port=free_base_port(28000), timescale=args.timescale,
                                       state_dir=Path(tmp) / "bench")
-        bench = Bench(config, benchmod.up(config))
+        bench = BenchHandle(config, benchmod.up(config))
         try:
             bench.acquire(1)
             env = bench.environment(Path(tmp))
@@ -89,19 +90,19 @@ def main() -> None:
             target.get_driver("RK3576Strategy").transition("shell")
             ssh = target.get_driver("ParamikoSSHDriver")
             demo, npu = target.get_driver("RKLLMDemoDriver"), target.get_driver("NPUDriver")
-            files = bundle_files(suite)
-            remote = "/userdata/rk3576-hil"
-            ssh.deploy(files, remote, progress=False)
-            deployment = SimpleNamespace(path=lambda rel: f"{remote}/{rel}", demo_dir=f"{remote}/demo_Linux_aarch64")
+            demo.use_bundle(kit.runtime.demo_version)
+            ssh.deploy(layout.files(), layout.remote_dir, progress=False)
+            runner = InferenceRunner(demo=demo, npu=npu, layout=layout, pictures=picture_list,
+                                     golden=GoldenAnswers.load(model.name, kit.runtime.rkllm_runtime))
             start = time.monotonic()
             for trial in range(args.trials):
                 for case in ("slowed", "unchanged"):
-                    base = session(suite, deployment, demo, npu, args.repeat)
+                    base = session(runner, args.repeat)
                     if case == "slowed":
                         bench.call("PUT", "/fault/1/decode-slow", f"{args.slowdown:g}".encode())
                         wait_fault(ssh, True)
                     try:
-                        cand = session(suite, deployment, demo, npu, args.repeat)
+                        cand = session(runner, args.repeat)
                     finally:
                         if case == "slowed":
                             bench.call("DELETE", "/fault/1/decode-slow")

@@ -126,17 +126,18 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("file", help="the log file, or - for stdin")
     r.set_defaults(func=_parse_rkllm_log)
 
-    from hil import farm, historycmd
-    from hil.report import command as reportcmd
+    from hil.farm import cli as farmcli
+    from hil.measure import historycmd
+    from hil.measure.report import command as reportcmd
 
-    farm.add_commands(sub)
+    farmcli.add_commands(sub)
     reportcmd.add_commands(sub)
     historycmd.add_commands(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hil.images import ManifestError
+    from hil.kit.images import ManifestError
     from hil.twin.aptfetch import AptError
     from hil.twin.build import BuildError
     from hil.twin.surface import SurfaceError

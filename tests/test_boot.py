@@ -5,6 +5,7 @@ import pytest
 from hil.rockchip import rknpu
 
 
+@pytest.mark.figures("boot_to_shell_s", "boot_attempts")
 def test_boots_to_shell(booted, measure, model_limits):
     record = booted.record
     if booted.error:

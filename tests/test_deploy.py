@@ -2,7 +2,7 @@
 
 import shlex
 
-from hil.filehash import sha256_file
+from hil.kit.filehash import sha256_file
 
 MIN_BYTES_FOR_THROUGHPUT = 1 << 20
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hil import pictures, prompts
+from hil.kit import pictures, prompts
 
 PICTURES = [p["file"] for p in pictures.load()]
 
@@ -31,17 +31,17 @@ def test_picture_answers(multimodal_inference, picture, record_property):
 
 
 @pytest.mark.parametrize("picture", PICTURES)
-def test_picture_golden(multimodal_inference, picture, suite_config):
-    runtime = suite_config.kit.runtime.rkllm_runtime
-    golden = ((prompts.golden(suite_config.model.name, runtime) or {}).get("image") or {}).get(picture)
-    if golden is None:
-        pytest.skip(f"no golden answers recorded for {suite_config.model.name} on runtime {runtime}")
+def test_picture_golden(multimodal_inference, picture, golden):
+    expected = golden.picture(picture)
+    if expected is None:
+        pytest.skip(f"no golden answers recorded for {golden.model} on runtime {golden.runtime}")
     run = _run(multimodal_inference, picture)
-    changed = [f"{p.id}: got {a!r}, golden {golden.get(p.id)!r}" for p, a in zip(run.prompts, run.answers())
-               if prompts.normalize(a) != prompts.normalize(golden.get(p.id, ""))]
+    changed = [f"{p.id}: got {a!r}, golden {expected.get(p.id)!r}" for p, a in zip(run.prompts, run.answers())
+               if golden.differs(a, expected.get(p.id, ""))]
     assert not changed, f"greedy answers changed for {picture}: " + "; ".join(changed)
 
 
+@pytest.mark.figures("mm_init_ms", "encoder_ms", "mm_prefill_ms", "mm_decode_tokens_per_s", "mm_peak_memory_mib")
 def test_multimodal_performance(multimodal_benchmark, multimodal_inference, measure, model_limits):
     """Encoder, prefill (image tokens + prompt), decode and memory: a warm-up, then --repeat turns."""
     bench = multimodal_benchmark

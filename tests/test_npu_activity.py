@@ -63,10 +63,12 @@ def _no_throttling(sessions, lock) -> None:
                     f"{len(slow)} of {len(samples)} samples below the locked clock)", pytrace=False)
 
 
+@pytest.mark.figures("npu_load_peak_pct.text.Core0", "npu_load_peak_pct.text.Core1")
 def test_npu_load_both_cores_text(text_sessions, measure, model_limits):
     _load_both_cores(text_sessions, measure, model_limits, "text")
 
 
+@pytest.mark.figures("npu_load_peak_pct.multimodal.Core0", "npu_load_peak_pct.multimodal.Core1")
 def test_npu_load_both_cores_multimodal(multimodal_sessions, measure, model_limits):
     _load_both_cores(multimodal_sessions, measure, model_limits, "multimodal")
 

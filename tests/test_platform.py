@@ -36,6 +36,7 @@ def test_cpu_clusters(shell):
         f"expected 4 Cortex-A53 ({A53}) + 4 Cortex-A72 ({A72}), /proc/cpuinfo lists parts {parts}"
 
 
+@pytest.mark.figures("memory_total_mib")
 def test_memory_size(shell, measure, model_limits):
     match = re.search(r"^MemTotal:\s+(\d+) kB", _read(shell, "/proc/meminfo"), re.M)
     assert match, "/proc/meminfo has no MemTotal line"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hil import prompts
+from hil.kit import prompts
 
 PROMPTS = prompts.text_prompts()
 
@@ -25,16 +25,17 @@ def test_text_answer(text_inference, prompt, record_property):
 
 
 @pytest.mark.parametrize("prompt", PROMPTS, ids=[p.id for p in PROMPTS])
-def test_text_golden(text_inference, prompt, suite_config):
-    runtime = suite_config.kit.runtime.rkllm_runtime
-    golden = (prompts.golden(suite_config.model.name, runtime) or {}).get("text", {}).get(prompt.id)
-    if golden is None:
-        pytest.skip(f"no golden answer recorded for {suite_config.model.name} on runtime {runtime}")
+def test_text_golden(text_inference, prompt, golden):
+    expected = golden.text(prompt.id)
+    if expected is None:
+        pytest.skip(f"no golden answer recorded for {golden.model} on runtime {golden.runtime}")
     answer = _answer(text_inference, prompt)
-    assert prompts.normalize(answer) == prompts.normalize(golden), (
-        f"greedy answer changed for {prompt.id}: got {answer!r}, golden {golden!r}")
+    assert not golden.differs(answer, expected), (
+        f"greedy answer changed for {prompt.id}: got {answer!r}, golden {expected!r}")
 
 
+@pytest.mark.figures("init_ms", "text_ttft_ms", "text_prefill_tokens_per_s", "text_decode_tokens_per_s",
+                     "text_peak_memory_mib")
 def test_text_performance(text_benchmark, text_inference, measure, model_limits):
     """Init, time to first token, prefill and decode speed and memory: a warm-up, then --repeat turns."""
     bench = text_benchmark

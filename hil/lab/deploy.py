@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 import attr
 from labgrid.driver.exception import ExecutionError
 
-from hil import filehash
+from hil.kit import filehash
 
 MANIFEST = ".hil-manifest.json"
 TMP_SUFFIX = ".hil-tmp"

@@ -164,7 +164,7 @@ def split_lines(data: bytes, codec: str, errors: str) -> list[str]:
 
 
 # --- paramiko: learn how a command died -----------------------------------------------------
-def _channel_request(chan: paramiko.Channel, m: paramiko.Message) -> None:
+def channel_request(chan: paramiko.Channel, m: paramiko.Message) -> None:
     """Note the signal of an ``exit-signal`` request (paramiko drops it), then let paramiko
     handle the request as usual."""
     start = m.packet.tell()
@@ -179,7 +179,7 @@ def _channel_request(chan: paramiko.Channel, m: paramiko.Message) -> None:
 
 
 class _Transport(paramiko.Transport):
-    _channel_handler_table = {**paramiko.Transport._channel_handler_table, MSG_CHANNEL_REQUEST: _channel_request}
+    _channel_handler_table = {**paramiko.Transport._channel_handler_table, MSG_CHANNEL_REQUEST: channel_request}
 
 
 def transport_dead(transport: paramiko.Transport) -> bool:

@@ -208,6 +208,10 @@ class RKLLMDemoDriver(Driver):
         rknn_core_num (int): NPU cores the vision encoder runs on (``demo``/``imgenc`` from
             1.2.1; ``rknn_set_core_mask``); the suite's configuration check holds it against
             the board's NPU, so a wrong value is a named failure, not a slow encoder
+        demo_version (str): the SDK release of the deployed demo build, whose argument list
+            the driver uses; usually set once by the suite from the bundle (``use_bundle``)
+        platform (str): the SoC the 1.3.0+ ``demo`` is told, lower case (``rk3576``); the
+            suite sets it from the board's device tree
     """
 
     # ProcessProtocol as a class: labgrid resolves names only for registered classes.
@@ -220,17 +224,33 @@ class RKLLMDemoDriver(Driver):
     prompt_quiet = attr.ib(default=0.5, converter=float)
     command_timeout = attr.ib(default=30.0, converter=float)
     rknn_core_num = attr.ib(default=2, converter=int)
+    demo_version = attr.ib(default=None, validator=attr.validators.optional(attr.validators.instance_of(str)))
+    platform = attr.ib(default="rk3576", converter=lambda p: str(p).lower())
+
+    def use_bundle(self, demo_version: str, platform: str | None = None) -> None:
+        """Say once which demo build runs (its argument list) and on which SoC."""
+        demo_release(demo_version)  # a version whose arguments are unknown fails here, not at the first run
+        self.demo_version = str(demo_version)
+        if platform:
+            self.platform = str(platform).lower()
+
+    def _version(self, demo_version: str | None) -> str:
+        version = demo_version or self.demo_version
+        if version is None:
+            raise ValueError("the demo build's version is not known: set demo_version in the env or call use_bundle()")
+        return version
 
     # --- API -----------------------------------------------------------------------------
     @Driver.check_active
     @step(args=["bundle_dir", "llm_model", "prompts", "demo_version"])
-    def run_text(self, bundle_dir: str, llm_model: str, prompts, *, demo_version: str, max_new_tokens: int,
-                 max_context_len: int, timeout: float | None = None, load_timeout: float | None = None,
+    def run_text(self, bundle_dir: str, llm_model: str, prompts, *, max_new_tokens: int, max_context_len: int,
+                 demo_version: str | None = None, timeout: float | None = None, load_timeout: float | None = None,
                  image: str | None = None, encoder: str | None = None, core_num: int | None = None,
-                 platform: str = "rk3576", img_tags=None, check: bool = True) -> DemoRun:
+                 platform: str | None = None, img_tags=None, check: bool = True) -> DemoRun:
         """Text prompts: ``llm`` up to 1.2.1; from 1.2.2 ``demo``, which loads the vision encoder
         and an image even for text, hence ``image`` and ``encoder`` (there a prompt with
         ``<image>``, or the menu number 0 or 1, goes with the picture). ``timeout`` is per turn."""
+        demo_version = self._version(demo_version)
         if has_llm(demo_version):
             program = "llm"
             argv = llm_argv(demo_version, llm_model, max_new_tokens, max_context_len)
@@ -240,20 +260,22 @@ class RKLLMDemoDriver(Driver):
                                  "(the vision encoder) even for text prompts")
             program = "demo"
             argv = demo_argv(demo_version, image, encoder, llm_model, max_new_tokens, max_context_len,
-                             self._core_num(core_num), platform, img_tags)
+                             self._core_num(core_num), platform or self.platform, img_tags)
         return self._dialogue(bundle_dir, program, argv, prompts, demo_version, timeout, load_timeout, check)
 
     @Driver.check_active
     @step(args=["bundle_dir", "image", "llm_model", "prompts", "demo_version"])
     def run_multimodal(self, bundle_dir: str, image: str, encoder: str, llm_model: str, prompts, *,
-                       demo_version: str, max_new_tokens: int, max_context_len: int, core_num: int | None = None,
-                       platform: str = "rk3576", img_tags=None, timeout: float | None = None,
-                       load_timeout: float | None = None, check: bool = True) -> DemoRun:
+                       max_new_tokens: int, max_context_len: int, demo_version: str | None = None,
+                       core_num: int | None = None, platform: str | None = None, img_tags=None,
+                       timeout: float | None = None, load_timeout: float | None = None,
+                       check: bool = True) -> DemoRun:
         """``demo`` with a picture. From 1.2.0 only prompts containing ``<image>`` (or the menu
         numbers 0/1) go with the picture; 1.1.x sends every prompt with it. Prompts are sent
         as given. ``timeout`` is per turn."""
+        demo_version = self._version(demo_version)
         argv = demo_argv(demo_version, image, encoder, llm_model, max_new_tokens, max_context_len,
-                         self._core_num(core_num), platform, img_tags)
+                         self._core_num(core_num), platform or self.platform, img_tags)
         if demo_release(demo_version) >= (1, 2, 0) and not any(
                 "<image>" in p or p.strip() in ("0", "1") for p in self._prompts(prompts)):
             self.logger.warning("no prompt has <image>: the %s demo will not show the picture", demo_version)
@@ -261,9 +283,10 @@ class RKLLMDemoDriver(Driver):
 
     @Driver.check_active
     @step(args=["bundle_dir", "encoder", "image", "demo_version"])
-    def run_imgenc(self, bundle_dir: str, encoder: str, image: str, *, demo_version: str, core_num: int | None = None,
-                   timeout: float | None = None, check: bool = True) -> DemoRun:
+    def run_imgenc(self, bundle_dir: str, encoder: str, image: str, *, demo_version: str | None = None,
+                   core_num: int | None = None, timeout: float | None = None, check: bool = True) -> DemoRun:
         """``imgenc``: load the vision encoder, encode the picture, write ./img_vec.bin, end."""
+        demo_version = self._version(demo_version)
         argv = imgenc_argv(demo_version, encoder, image, self._core_num(core_num))
         timeout = self.load_timeout if timeout is None else timeout
 

@@ -4,14 +4,15 @@
 SDK) and does the loader download, the storage write and the reset by itself, in Maskrom or
 Loader mode. What it writes is what the package lists, so ``wipe_userdata`` cannot change it.
 
-Example environment entry::
+Example environment entry, for a board whose loader port is exported (a local one takes an
+``RKUSBLoader`` resource, as in rkdeveloptool's example)::
 
     tools:
-      upgrade_tool: /opt/rockchip/upgrade_tool   # on the exporter when the loader is remote
+      upgrade_tool: /opt/rockchip/upgrade_tool   # the path on the exporter, where it runs
     targets:
       main:
         resources:
-          RKUSBLoader: {match: {ID_PATH: 'pci-0000:00:14.0-usb-0:3.2'}}
+          RemotePlace: {name: rk3576-1}   # its place holds the board's NetworkRKUSBLoader
         drivers:
           UpgradeToolDriver: {}
 
@@ -28,7 +29,6 @@ the one device the tool sees is this board.
 from __future__ import annotations
 
 import re
-import time
 
 import attr
 from labgrid.driver import Driver
@@ -36,8 +36,7 @@ from labgrid.factory import target_factory
 from labgrid.step import step
 from labgrid.util.managedfile import ManagedFile
 
-from hil.lab.flashprotocol import FlashProtocol
-from hil.lab.rkdeveloptool import SHORT_COMMAND_TIMEOUT, await_loader_resource, run_tool
+from hil.lab.flashtool import FlashToolDriver
 from hil.rockchip import flashtools
 
 _LISTED = re.compile(r"List of rockusb connected\((\d+)\)")
@@ -64,34 +63,22 @@ def check_one_device(output: str, devices: list[flashtools.RockusbDevice]) -> No
 
 @target_factory.reg_driver
 @attr.s(eq=False)
-class UpgradeToolDriver(Driver, FlashProtocol):
+class UpgradeToolDriver(FlashToolDriver):
     """Flashes an update.img with ``upgrade_tool uf``; ``rd`` only when ``uf`` has not reset the board already.
 
     Args:
         timeout (float): upper bound in seconds for one ``uf`` run; 0 disables the bound
     """
 
-    bindings = {"loader": {"RKUSBLoader", "NetworkRKUSBLoader"}}
-
-    timeout = attr.ib(default=1800.0, converter=float)
+    tool_name = "upgrade_tool"
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
-        if self.target.env:
-            self.tool = self.target.env.config.get_tool("upgrade_tool")
-        else:
-            self.tool = "upgrade_tool"
         self._reset_by_uf = False
 
-    def _run(self, args: list[str], *, long: bool = False) -> tuple[int, str]:
-        timeout = self.timeout
-        if timeout > 0 and not long:
-            timeout = min(timeout, SHORT_COMMAND_TIMEOUT)
-        return run_tool(self.loader, self.tool, args, timeout=timeout, verbose=long)
-
-    def _device(self) -> flashtools.RockusbDevice:
+    def loader_device(self) -> flashtools.RockusbDevice:
         """The one RK3576 ``ld`` lists, refused unless this target's loader port shows a device now."""
-        _, output = self._run(flashtools.ld_args())
+        _, output = self.run(flashtools.ld_args())
         devices = flashtools.parse_ld(output)
         check_one_device(output, devices)
         device = flashtools.select_rk3576(devices, output=output)
@@ -106,16 +93,9 @@ class UpgradeToolDriver(Driver, FlashProtocol):
     @Driver.check_active
     @step(args=["timeout"], result=True)
     def await_loader(self, timeout: float = 30.0) -> str:
-        deadline = await_loader_resource(self, timeout)
-        while True:
-            try:
-                mode = self._device().mode
-                self._reset_by_uf = False
-                return mode
-            except flashtools.NoLoaderDevice:
-                if time.monotonic() > deadline:
-                    raise
-            time.sleep(0.5)
+        mode = self.wait_for_loader(timeout).mode
+        self._reset_by_uf = False
+        return mode
 
     @Driver.check_active
     @step(args=["filename", "wipe_userdata"])
@@ -124,8 +104,8 @@ class UpgradeToolDriver(Driver, FlashProtocol):
                          filename, wipe_userdata)
         image = ManagedFile(filename, self.loader)
         image.sync_to_resource()
-        self._device()  # fail on a missing, foreign or second board before uf starts
-        status, output = self._run(flashtools.uf_args(image.get_remote_path()), long=True)
+        self.loader_device()  # fail on a missing, foreign or second board before uf starts
+        status, output = self.run(flashtools.uf_args(image.get_remote_path()), long=True)
         flashtools.check_uf(output)
         if status != 0:
             raise flashtools.ToolFailed(f"upgrade_tool uf printed 'Upgrade firmware ok.' but exited with status "
@@ -139,5 +119,5 @@ class UpgradeToolDriver(Driver, FlashProtocol):
             self.logger.info("uf has reset the board already; no rd")
             self._reset_by_uf = False
             return
-        _, output = self._run(flashtools.rd_args())
+        _, output = self.run(flashtools.rd_args())
         flashtools.check_rd(output)

@@ -49,6 +49,26 @@ def coordinator_port(base: int) -> int:
     return base + 1
 
 
+def free_base_port(start: int = 23000, boards: int = 3) -> int:
+    """The first base port from ``start`` (in steps of 100) whose bench ports are all free on
+    loopback now: the HTTP API, the coordinator and ``boards`` boards' console and SSH.
+
+    For benches started beside another (tests, benchmarks); a port can still be taken between
+    this check and the bench's start.
+    """
+    for base in range(start, 30000, 100):
+        wanted = [base, coordinator_port(base)] + [p for n in range(1, boards + 1) for p in ports(base, n).values()]
+        try:
+            for port in wanted:
+                with socket.socket() as s:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise BenchError(f"no free port range for a bench between {start} and 30000")
+
+
 @attr.s(frozen=True, kw_only=True)
 class BenchConfig:
     boards = attr.ib(default=1, converter=int)

@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from hil import images as image_manifests
+from hil.kit import images as image_manifests
 from hil.paths import IMAGES_DIR, twin_dir
 from hil.twin import deploykit, firmware, guestfiles, hostkey, surface
 from hil.twin.aptfetch import PrivateApt, extract

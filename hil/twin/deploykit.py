@@ -1,4 +1,4 @@
-"""The twin's models directory: stand-in demo build plus synthetic models (see hil.deploykit)."""
+"""The twin's models directory: stand-in demo build plus synthetic models (see hil.kit.bundle)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from hil.deploykit import DEMO_DIR, RUNTIME_DIR
+from hil.kit.bundle import DEMO_DIR, RUNTIME_DIR
 from hil.twin import models, standins
 
 RUNTIME = "1.2.1"  # the runtime of the reference image, twin-good

@@ -2,7 +2,8 @@
 
 Every image shares the base rootfs; this adds the per-image layer: identity
 (``/etc/os-release``, ``/etc/build-info``), the settings the guest scripts read
-(``/etc/twin/image.env``) and the vendor runtime libraries with their version strings.
+(``/etc/twin/image.env``) and the vendor runtime libraries with their version strings
+(stand-ins from ``hil.twin.runtimelibs``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import shlex
 
 from hil.twin import standins, surface
 from hil.twin.cpio import CpioWriter
-
-RKNN_BUILD = {"2.3.2": "429f97ae6b@2025-04-09T09:09:27", "2.3.3": "c824afd6c@2025-08-25T09:55:02"}
+from hil.twin.runtimelibs import runtime_library
 
 
 def _env(values: dict) -> bytes:
@@ -37,15 +37,6 @@ def image_env(manifest: dict) -> dict:
         "TWIN_NPU_FREQ_CAP": manifest.get("npu_freq_cap_hz") or "",
         "TWIN_BOOT_FAULT": manifest.get("boot_fault") or "",
     }
-
-
-def runtime_library(name: str, version: str) -> bytes:
-    """A stand-in shared object whose strings carry the version, as ``strings lib | grep`` expects."""
-    if name == "librknnrt.so":
-        text = f"librknnrt version: {version} ({RKNN_BUILD.get(version, '0000000000@2025-01-01T00:00:00')})"
-    else:
-        text = f"rkllm-runtime version: {version}"
-    return b"\x7fELF-twin-stand-in\0" + text.encode() + b"\0"
 
 
 def add_image_files(cpio: CpioWriter, manifest: dict) -> None:

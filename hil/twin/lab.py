@@ -4,6 +4,7 @@ A lab publishes its boards as labgrid places; users reach them through ``RemoteP
 with ``labgrid-client`` and ``pytest --lg-env``. The bench does the same: its exporter
 publishes each board's outlet, console, SSH service, maskrom button and rockusb loader
 as static resources in group ``twin-N``, and place ``twin-N`` matches that group.
+Holding a place (acquire, release, reserve) is a lab user's business: ``hil.lab.places``.
 """
 
 from __future__ import annotations
@@ -105,28 +106,3 @@ class LabServices:
         for pidfile in self.workdir.glob("*.pid"):
             pidfile.unlink()
 
-
-def labgrid_client(coordinator: str, place: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "labgrid.remote.client", "-x", coordinator, "-p", place, *args]
-    env = {**os.environ, "GRPC_ENABLE_FORK_SUPPORT": "0"}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
-
-
-def acquire(coordinator: str, place: str) -> bool:
-    """Acquire a place for this user; True if this call acquired it (and should release it).
-
-    A place this user already holds is fine; one held by somebody else is a LabError that
-    says who holds it.
-    """
-    proc = labgrid_client(coordinator, place, "acquire")
-    if proc.returncode == 0:
-        return True
-    if "You have already acquired place" in proc.stderr:
-        return False
-    raise LabError(f"cannot acquire place {place} at {coordinator}: {proc.stderr.strip().splitlines()[-1]}")
-
-
-def release(coordinator: str, place: str) -> None:
-    proc = labgrid_client(coordinator, place, "release")
-    if proc.returncode != 0:
-        raise LabError(f"cannot release place {place}: {proc.stderr.strip()}")

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import attr
 
-from hil.pictures import PICTURES_DIR
+from hil.kit.pictures import PICTURES_DIR
 
 MAGIC_RKLLM = b"RKLLM\n"
 MAGIC_RKNN = b"RKNN\n"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hil.twin import models
 from hil.twin.cpio import CpioWriter
+from hil.twin.runtimelibs import runtime_library
 
 SOURCE = Path(__file__).resolve().parent / "guest" / "standin" / "rkllm-demo"
 INSTALL_DIR = "opt/rkllm/demo_Linux_aarch64"
@@ -46,8 +47,6 @@ def program(runtime_version: str) -> bytes:
 
 def bundle_files(runtime_version: str, rknn_runtime: str = "2.3.2") -> dict[str, tuple[bytes, int]]:
     """Relative path -> (content, mode) of ``demo_Linux_aarch64`` for one runtime version."""
-    from hil.twin.guestfiles import runtime_library  # guestfiles imports this module
-
     prog = program(runtime_version)
     files = {name: (prog, 0o755) for name in binaries(runtime_version)}
     files["lib/librkllmrt.so"] = (runtime_library("librkllmrt.so", runtime_version), 0o755)

@@ -129,6 +129,6 @@ def boots(bench) -> dict[int, int]:
 
 def held(bench) -> dict[str, str]:
     """The bench's places that somebody holds, and who."""
-    from hil import farm
+    from hil.lab import places
 
-    return {p: i["acquired"] for p, i in farm.places_info(bench.state["coordinator"]).items() if i["acquired"]}
+    return {p: i["acquired"] for p, i in places.places_info(bench.state["coordinator"]).items() if i["acquired"]}

@@ -143,9 +143,8 @@ def test_one_place_from_lg_place_runs_in_one_process(bench, run_farm):
 
 def test_farm_up_starts_a_bench_and_says_how_to_run_the_suite_on_it(twin_images, tmp_path):
     from hil.twin import bench as benchmod
-    from selftest.conftest import _free_base_port
 
-    base = _free_base_port(24500)
+    base = benchmod.free_base_port(24500)
     env = {**os.environ, "HIL_BENCH_DIR": str(tmp_path / "bench")}
     try:
         up = subprocess.run([sys.executable, "-m", "hil.farm", "up", "--boards", "2", "--base-port", str(base),

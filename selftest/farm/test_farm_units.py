@@ -6,7 +6,9 @@ import pytest
 
 from fixtures.farm import board_nodeid
 from hil import farm
+from hil.lab.places import PlaceError
 from hil.paths import REPO
+from hil.suite.env import LabEnv
 
 
 def test_places_and_tags_parse_and_name_their_mistakes():
@@ -19,22 +21,27 @@ def test_places_and_tags_parse_and_name_their_mistakes():
         farm.parse_tags("rk3576")
 
 
+def test_a_farms_mistake_is_a_place_error():
+    """fixtures/farm.py stops the run on any PlaceError: the farm's own errors must be among them."""
+    assert issubclass(farm.FarmError, PlaceError)
+
+
 def test_farm_env_takes_its_place_from_lg_place_and_twin_env_does_not():
-    assert farm.is_farm_env(REPO / "env" / "farm.yaml")
-    assert not farm.is_farm_env(REPO / "env" / "twin.yaml")
-    assert not farm.is_farm_env(REPO / "env" / "rk3576.yaml")
+    assert LabEnv.load(REPO / "env" / "farm.yaml").is_farm
+    assert not LabEnv.load(REPO / "env" / "twin.yaml").is_farm
+    assert not LabEnv.load(REPO / "env" / "rk3576.yaml").is_farm
 
 
 def test_coordinator_comes_from_the_command_line_then_the_env_then_lg_coordinator(monkeypatch, tmp_path):
     env = REPO / "env" / "farm.yaml"
-    assert farm.coordinator_address(env, "10.0.0.5:20408") == "10.0.0.5:20408"
-    assert farm.coordinator_address(env) == "127.0.0.1:21001"
+    assert LabEnv.load(env).coordinator("10.0.0.5:20408") == "10.0.0.5:20408"
+    assert LabEnv.load(env).coordinator() == "127.0.0.1:21001"
     bare = tmp_path / "bare.yaml"
     bare.write_text("targets: {main: {resources: {RemotePlace: {name: !template '$LG_PLACE'}}}}\n")
     monkeypatch.setenv("LG_COORDINATOR", "lab.example:20408")
-    assert farm.coordinator_address(bare) == "lab.example:20408"
+    assert LabEnv.load(bare).coordinator() == "lab.example:20408"
     monkeypatch.delenv("LG_COORDINATOR")
-    assert farm.coordinator_address(bare) == farm.DEFAULT_COORDINATOR
+    assert LabEnv.load(bare).coordinator() == farm.DEFAULT_COORDINATOR
 
 
 @pytest.mark.parametrize("nodeid, expected", [
@@ -53,7 +60,7 @@ def test_fan_out_names_each_boards_test_apart(nodeid, expected):
 
 def test_farm_env_drives_boards_with_the_twins_drivers():
     """env/farm.yaml is env/twin.yaml with the place from $LG_PLACE: the drivers must not drift apart."""
-    main = {name: farm.env_data(REPO / "env" / name)["targets"]["main"] for name in ("farm.yaml", "twin.yaml")}
+    main = {name: LabEnv.load(REPO / "env" / name).main for name in ("farm.yaml", "twin.yaml")}
     assert main["farm.yaml"]["drivers"] == main["twin.yaml"]["drivers"]
     farm_opts, twin_opts = main["farm.yaml"]["options"], main["twin.yaml"]["options"]
     assert {k: v for k, v in farm_opts.items() if k != "twin_bench"} == \

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from hil.history import HistoryDB
+from hil.measure.history import HistoryDB
 from hil.paths import REPO
-from hil.runfolder import RunFolder
+from hil.measure.runfolder import RunFolder
 from selftest.browser import render
 from selftest.suite.conftest import suite_command
 
@@ -125,7 +125,7 @@ def test_killed_run_keeps_every_finished_test(bench, tmp_path, history_db):
     view = render(run_dir / "report.html", selectors=[".board-verdict"])
     assert "INCOMPLETE" in view.elements[".board-verdict"][0]["text"]
     for record in on_disk:
-        name = record["nodeid"].split("::")[-1]
+        name = record.nodeid.split("::")[-1]
         assert name in view.text, f"finished test {name} is missing from the report of the killed run"
     with HistoryDB(history_db) as db:
         assert {t["nodeid"] for t in db.tests(run_dir.name)} >= {r["nodeid"] for r in finished}

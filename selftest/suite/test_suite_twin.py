@@ -3,9 +3,12 @@ the right test and names its cause (read from the suite's JUnit file)."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
-from hil.prompts import text_prompts
+from hil.kit.prompts import text_prompts
 from hil.twin.build import ROOT_PASSWORD
 
 TIMESCALE = 0.1
@@ -57,12 +60,24 @@ def test_old_driver_is_named(bench, run_suite):
 def test_wrong_rknn_core_num_is_named_before_a_run(bench, run_suite):
     """The demo driver's rknn_core_num (the env's) is held against the board's NPU cores."""
     run = run_suite(bench, "--image", "twin-good", "--no-flash", "-k", "test_configuration or test_multimodal_performance",
-                    env_edits=[("RKLLMDemoDriver: {}", "RKLLMDemoDriver: {rknn_core_num: 3}")])
+                    env_edits=[("RKLLMDemoDriver:\n", "RKLLMDemoDriver:\n        rknn_core_num: 3\n")])
     case = "test_config.py::test_configuration[rknn_core_num]"
     assert run.outcome(case) == "failed"
     assert "rknn_core_num 3" in run.message(case) and "has 2 cores" in run.message(case)
     assert run.outcome("test_config.py::test_configuration[target_platform]") == "passed"
-    assert "not run" in run.message("test_multimodal.py::test_multimodal_performance")
+    perf = "test_multimodal.py::test_multimodal_performance"
+    assert "not run" in run.message(perf)
+    # the figures the failed test declared are there, as not measured, not gone
+    props = run.cases[perf]["properties"]
+    for figure in ("mm_decode_tokens_per_s", "encoder_ms", "mm_peak_memory_mib"):
+        assert props.get(f"{figure}.verdict") == "not measured", (figure, props)
+    tests = [json.loads(line) for line in (run.run_dir / "results.jsonl").read_text().splitlines()]
+    record = next(t for t in tests if t.get("type") == "test" and t["nodeid"].endswith(perf))
+    figures = {m["name"]: m for m in record["measurements"]}
+    assert figures["mm_decode_tokens_per_s"]["verdict"] == "not measured"
+    assert "not run, configuration check failed" in figures["mm_decode_tokens_per_s"]["violation"]
+    report = (run.run_dir / "report.html").read_text()
+    assert re.search(r"mm_decode_tokens_per_s[\s\S]{0,2000}?not measured", report), "report lacks 'not measured'"
 
 
 def test_slow_npu_fails_decode_limit(bench, run_suite):

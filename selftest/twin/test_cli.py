@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from hil.paths import REPO
-from selftest.conftest import _free_base_port, Bench
+from hil.twin.bench import free_base_port
+from hil.twin.handle import BenchHandle
 from hil.twin import bench as benchmod
 
 
@@ -33,7 +34,7 @@ def qemu_pids(state_dir: Path) -> list[int]:
 
 
 def test_up_status_down_leaves_nothing(twin_images, tmp_path):
-    base = str(_free_base_port(24000))
+    base = str(free_base_port(24000))
     up = hil(tmp_path, "twin", "up", "--boards", "2", "--base-port", base, "--power-on", "--timescale", "0.1")
     assert up.returncode == 0, up.stderr
     assert f"board 2: power http://127.0.0.1:{base}/outlet/2" in up.stdout
@@ -51,7 +52,7 @@ def test_up_status_down_leaves_nothing(twin_images, tmp_path):
 
 
 def test_up_with_unknown_image_or_busy_port_says_why(twin_images, tmp_path):
-    base = _free_base_port(25000)
+    base = free_base_port(25000)
     proc = hil(tmp_path, "twin", "up", "--base-port", str(base), "--image", "twin-nope")
     assert proc.returncode == 2 and "image twin-nope not found" in proc.stderr and "hil twin build" in proc.stderr
     import socket
@@ -65,8 +66,8 @@ def test_up_with_unknown_image_or_busy_port_says_why(twin_images, tmp_path):
 
 def test_suite_starts_and_stops_its_own_bench(twin_images, tmp_path):
     state_dir = tmp_path / "bench"
-    config = benchmod.BenchConfig(base_port=_free_base_port(26000), state_dir=state_dir)
-    env_file = Bench(config, {"url": config.url}).env_file(tmp_path)
+    config = benchmod.BenchConfig(base_port=free_base_port(26000), state_dir=state_dir)
+    env_file = BenchHandle(config, {"url": config.url}).env_file(tmp_path)
     env = {**os.environ, "HIL_BENCH_DIR": str(state_dir)}
     proc = subprocess.run([sys.executable, "-m", "pytest", "--lg-env", str(env_file), str(REPO / "tests" / "test_boot.py"),
                            "-q", "-p", "no:cacheprovider"], capture_output=True, text=True, env=env, timeout=300,

@@ -13,7 +13,7 @@ import pytest
 
 from hil.twin import models, standins
 from hil.paths import IMAGES_DIR
-from hil.pictures import sha256_file
+from hil.kit.pictures import sha256_file
 from selftest.twin.conftest import run, ssh_client, wait_in_guest
 
 REMOTE = "/userdata/rkllm"

@@ -11,7 +11,7 @@ from labgrid.strategy import StrategyError
 
 from hil.lab.strategy import Status
 from hil.rockchip import flashtools
-from hil.twin import lab
+from hil.lab import places
 
 
 class BoardWatch:
@@ -48,7 +48,7 @@ def target(bench, tmp_path):
     t = env.get_target("main")
     yield t
     t.cleanup()
-    lab.release(bench.state["coordinator"], "twin-1")
+    places.release(bench.state["coordinator"], "twin-1")
 
 
 def test_uboot_then_shell_then_off(target, bench):

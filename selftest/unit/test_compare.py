@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hil.compare import (IMPROVEMENT, NOISE, NOT_COMPARABLE, REGRESSION, Comparison, compare,
+from hil.measure.compare import (IMPROVEMENT, NOISE, NOT_COMPARABLE, REGRESSION, Comparison, compare,
                          format_number, hodges_lehmann)
-from hil.measure import Measurement
+from hil.measure.figure import Measurement
 
 TRIALS = 1000
 NOISE_PCT = 2.0

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from hil.history import (DEFAULT_HISTORY, Baseline, HistoryDB, HistoryError, default_history_path,
+from hil.measure.history import (DEFAULT_HISTORY, Baseline, HistoryDB, HistoryError, default_history_path,
                          load_baseline)
-from hil.runfolder import RESULTS_FILE, RunFolder
+from hil.measure.figure import NOT_MEASURED
+from hil.measure.records import FigureRecord, TestRecord
+from hil.measure.runfolder import RESULTS_FILE, RunFolder
 
 PROV = {"image": "rk3576-debian12-v1.0.img", "kernel": "6.1.99", "rknpu_driver": "0.9.8",
         "rkllm_runtime": "1.2.1", "rknn_runtime": "2.3.2", "model": "qwen2-vl-2b", "model_sha256": "ab" * 32}
@@ -21,9 +23,9 @@ def _measure(name, samples, unit="tok/s", better="higher"):
 
 
 def _test(board, test, outcome="passed", measurements=()):
-    return {"type": "test", "board": board, "test": test, "nodeid": f"{test}[{board}]", "outcome": outcome,
-            "duration": 1.5, "message": None if outcome == "passed" else "it broke", "finished": "2026-11-26T10:20:00",
-            "measurements": list(measurements)}
+    return TestRecord(board=board, test=test, nodeid=f"{test}[{board}]", outcome=outcome, duration=1.5,
+                      message=None if outcome == "passed" else "it broke", finished="2026-11-26T10:20:00",
+                      measurements=list(measurements))
 
 
 def make_run(results, run_id, started, *, boards=("board-0",), decode=None, boot=None, outcome="passed",
@@ -108,7 +110,7 @@ def test_import_is_idempotent(db, tmp_path):
 def test_killed_run_folder_is_imported_without_its_torn_line(db, tmp_path):
     folder = make_run(tmp_path / "results", "20261126-100000-dead", "2026-11-26T10:00:00", finished=False)
     with open(folder.path / RESULTS_FILE, "a", encoding="utf-8") as f:
-        f.write(json.dumps(_test("board-0", "tests/test_late.py::test_late"))[:40])  # killed mid-write
+        f.write(json.dumps(_test("board-0", "tests/test_late.py::test_late").to_dict())[:40])  # killed mid-write
     db.import_run(folder)
     [run] = db.runs()
     assert run["verdict"] == "incomplete" and run["finished"] is None
@@ -248,3 +250,24 @@ def test_baseline_samples_by_node_id_too(db, tmp_path):
 def test_run_dir_may_come_with_the_info(db):
     db.record_run({"run_id": "r1", "started": "2026-11-20T10:00:00", "run_dir": "results/r1"})
     assert db.runs()[0]["run_dir"] == "results/r1"
+
+
+def test_a_figure_not_measured_is_stored_without_samples(db, tmp_path):
+    """A declared figure its test never reached: kept with its verdict, left out of trends and baselines."""
+    unreached = FigureRecord(name="text_decode_tokens_per_s", verdict=NOT_MEASURED,
+                             violation="not measured: rkllm exited with status 139")
+    folder = RunFolder.create(tmp_path / "results", run_id="r-nm")
+    folder.update_info(started="2026-11-26T10:00:00", finished="2026-11-26T11:00:00", exitstatus=1)
+    folder.append(_test("board-0", "tests/test_text_inference.py::test_decode", "failed",
+                        [_measure("text_prefill_ms", [810.0, 812.0, 811.0], "ms", "lower"), unreached]))
+    db.import_run(folder)
+
+    stored = db.measurements("r-nm")[("tests/test_text_inference.py::test_decode", "text_decode_tokens_per_s")]
+    assert (stored["verdict"], stored["samples"], stored["n"], stored["median"]) == (NOT_MEASURED, [], 0, None)
+    assert db.measurements("r-nm")[("tests/test_text_inference.py::test_decode", "text_prefill_ms")]["n"] == 3
+    assert db.trend("text_decode_tokens_per_s") == []
+    assert [p.median for p in db.trend("text_prefill_ms")] == [811.0]
+    for spec in ("r-nm", str(folder.path)):
+        base = load_baseline(spec, history=db, board="board-0")
+        assert base.samples("tests/test_text_inference.py::test_decode", "text_decode_tokens_per_s") is None
+        assert base.samples("tests/test_text_inference.py::test_decode", "text_prefill_ms") == [810.0, 812.0, 811.0]

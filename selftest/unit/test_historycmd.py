@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from hil.history import HistoryDB
-from hil.historycmd import add_commands, table
+from hil.measure.history import HistoryDB
+from hil.measure.historycmd import add_commands, table
 from selftest.unit.test_history import make_run
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.inference import _demo_build
-from hil.deploykit import RuntimeBundle
+from hil.suite.inference import demo_build
+from hil.kit.bundle import RuntimeBundle
 
 
 @pytest.mark.parametrize("version, declared, expected", [
@@ -18,6 +18,6 @@ from hil.deploykit import RuntimeBundle
 def test_embed_size_from_runtime_or_sdk_version(version, declared, expected):
     spec = RuntimeBundle(root=None, rkllm_runtime=version, rknn_runtime="2.3.2", demo_version=version,
                          demo_embed_size=declared)
-    build = _demo_build(spec)
+    build = demo_build(spec)
     assert build.embed_size == expected
     assert build.version == version

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hil.limits import Limit, Limits, LimitsError
-from hil.measure import FAIL, MARGINAL, PASS, UNCHECKED, Measurement, better_direction
+from hil.measure.limits import Limit, Limits, LimitsError
+from hil.measure.figure import FAIL, MARGINAL, PASS, UNCHECKED, Measurement, better_direction
 
 
 def test_median_and_spread_of_samples():

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from hil import pictures
+from hil.kit import pictures
 from hil.paths import IMAGES_DIR
 from hil.twin import models
 

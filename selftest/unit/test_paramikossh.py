@@ -24,7 +24,7 @@ from labgrid import Environment, Target
 from labgrid.resource import NetworkService
 
 from hil.lab import deploy as dep
-from hil.lab.paramikossh import (HostKeyMismatch, ParamikoSSHDriver, SSHError, _channel_request, check_host_key,
+from hil.lab.paramikossh import (HostKeyMismatch, ParamikoSSHDriver, SSHError, channel_request, check_host_key,
                                  exit_code, fingerprint, host_key_algorithms, job_command, kill_job_command,
                                  known_hosts_name, parse_host_key, put_command, split_lines)
 
@@ -215,7 +215,7 @@ def test_exit_signal_is_kept_and_reported_as_a_shell_would():
                        ("add_boolean", False), ("add_string", ""), ("add_string", "")):
         getattr(m, add)(value)
     m.rewind()
-    _channel_request(chan, m)
+    channel_request(chan, m)
     assert chan.hil_exit_signal == "SEGV" and exit_code(chan) == 139
     chan.exit_status = 3
     assert exit_code(chan) == 3

@@ -8,8 +8,8 @@ import logging
 import attr
 import pytest
 
-from hil.redact import MASK, REDACTOR, Redactor, install_log_filter
-from hil.runfolder import RunFolder
+from hil.suite.redact import MASK, REDACTOR, Redactor, install_log_filter
+from hil.measure.runfolder import RunFolder
 
 SECRET = "s3cr3t-Pw!"
 

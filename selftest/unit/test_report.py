@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 
 import attr
 import pytest
 
-from hil.limits import Limit
-from hil.measure import Measurement
-from hil.report import build
-from hil.report.command import add_commands
-from hil.report.html import board_verdict
-from hil.runfolder import RESULTS_FILE, RunFolder
+from hil.measure.limits import Limit
+from hil.measure.figure import NOT_MEASURED, Measurement
+from hil.measure.records import TestRecord
+from hil.measure.report import build
+from hil.measure.report.command import add_commands
+from hil.measure.report.html import board_verdict
+from hil.measure.runfolder import RESULTS_FILE, RunFolder
 from selftest.browser import BrowserError, browser, render  # noqa: F401  (browser: the fixture)
 
 SELECTORS = (".board-verdict", "table.figures", "table.tests", "#failures .failure", "pre.console", "#provenance",
@@ -27,7 +29,7 @@ LONGREPR_A = "tests/test_npu_activity.py:18: in test_npu_load\n    AssertionErro
 
 @attr.s
 class Comparison:
-    """Stand-in for hil.compare.Comparison: what Measurement.to_dict() reads of one."""
+    """Stand-in for hil.measure.compare.Comparison: what Measurement.to_dict() reads of one."""
 
     verdict = attr.ib()
     change_pct = attr.ib()
@@ -48,7 +50,7 @@ class Comparison:
 
 
 class History:
-    """Stand-in for hil.history.HistoryDB: ``trend`` rows per board, oldest first."""
+    """Stand-in for hil.measure.history.HistoryDB: ``trend`` rows per board, oldest first."""
 
     def __init__(self, run_id):
         self.calls = []
@@ -75,10 +77,8 @@ def _measure(name, samples, unit, lim=None, comparison=None):
 
 
 def _test(board, nodeid, outcome, measurements=(), **extra):
-    return {"type": "test", "nodeid": f"{nodeid}[{board}]", "test": nodeid, "board": board, "outcome": outcome,
-            "duration": 12.5, "message": extra.pop("message", None), "longrepr": extra.pop("longrepr", None),
-            "console": extra.pop("console", None), "measurements": list(measurements),
-            "series": extra.pop("series", []), "properties": {}, "finished": "2025-06-07T09:12:00+02:00", **extra}
+    return TestRecord(nodeid=f"{nodeid}[{board}]", test=nodeid, board=board, outcome=outcome, duration=12.5,
+                      measurements=list(measurements), finished="2025-06-07T09:12:00+02:00", **extra)
 
 
 def _series(seconds=20, cores=("Core0", "Core1"), zones=("soc-thermal", "npu-thermal"), stuck_core=None):
@@ -239,7 +239,7 @@ def test_interrupted_run_is_incomplete_and_shows_only_finished_tests(tmp_path, b
     folder.append(_test("rk3576-a", "tests/test_boot.py::test_boot_to_shell", "passed",
                         [_measure("boot_to_shell_s", [23.1], "s", BOOT)]))
     half = json.dumps(_test("rk3576-a", "tests/test_text_inference.py::test_text_decode", "passed",
-                            [_measure("text_decode_tokens_per_s", [14.0], "tok/s", DECODE)]))
+                            [_measure("text_decode_tokens_per_s", [14.0], "tok/s", DECODE)]).to_dict())
     with open(folder.path / RESULTS_FILE, "a", encoding="utf-8") as f:
         f.write(half[: len(half) // 2])  # the process died writing this line
 
@@ -296,7 +296,7 @@ def test_report_command_rebuilds_the_report_and_prints_its_path(run_folder, tmp_
 
 
 def test_report_command_charts_the_history_database_the_run_was_imported_into(run_folder, tmp_path, capsys):
-    from hil.history import HistoryDB
+    from hil.measure.history import HistoryDB
 
     db_path = tmp_path / "history.sqlite"
     with HistoryDB(db_path) as db:
@@ -336,7 +336,7 @@ def _rgb(css: str) -> tuple[int, ...]:
 
 
 def test_a_lab_fault_board_gets_its_own_verdict_not_a_failure(tmp_path):
-    from hil.report import html as report_html
+    from hil.measure.report import html as report_html
 
     folder = RunFolder.create(tmp_path, run_id="farm")
     folder.append({"type": "test", "nodeid": "tests/test_boot.py::test_boots_to_shell", "board": "twin-1",
@@ -347,3 +347,28 @@ def test_a_lab_fault_board_gets_its_own_verdict_not_a_failure(tmp_path):
     assert boards["twin-1"].verdict == "PASS"
     assert boards["twin-2"].verdict == report_html.LAB_FAULT
     assert "no shell within 60 s" in boards["twin-2"].reasons[0]
+
+
+def test_a_figure_its_test_never_reached_shows_as_not_measured(tmp_path):
+    """A test that failed before measuring a declared figure: the figure is listed, with no sample."""
+    folder = RunFolder.create(tmp_path, run_id="20250607-140000-0n0m")
+    why = "not measured: RuntimeError: rkllm exited with status 139"
+    unreached = Measurement("text_decode_tokens_per_s", [], "tok/s", verdict=NOT_MEASURED, violation=why)
+    folder.append(_test("rk3576-a", "tests/test_text_inference.py::test_text_decode", "failed",
+                        [_measure("text_prefill_ms", [812.0, 815.0], "ms"), unreached.to_dict()],
+                        message="RuntimeError: rkllm exited with status 139"))
+    folder.update_info(finished="2025-06-07T14:05:00+02:00", exitstatus=1)
+
+    text = build(folder.path).read_text(encoding="utf-8")
+
+    rows = dict(re.findall(r'<tr class="figure-row" data-figure="([^"]+)"[^>]*>(.*?)</tr>', text, re.S))
+    assert set(rows) == {"text_prefill_ms", "text_decode_tokens_per_s"}
+    row = rows["text_decode_tokens_per_s"]
+    assert 'data-verdict="not measured"' in text
+    assert re.search(r'<td class="verdict v-not-measured">not measured<small>' + re.escape(why), row), row
+    assert '<td class="num median">–</td>' in row and "no sample" in row
+    assert ".v-not-measured {" in text  # styled like the other verdicts
+    assert '<td class="verdict v-unchecked">unchecked' in rows["text_prefill_ms"]
+    assert "text_decode_tokens_per_s of tests/test_text_inference.py::test_text_decode on rk3576-a: " \
+           "not measured." in text
+    assert 'data-verdict="FAIL"' in text  # the failed test decides the board's verdict

@@ -20,7 +20,7 @@ import pytest
 from labgrid import Target
 from labgrid.binding import StateError
 
-from hil import pictures
+from hil.kit import pictures
 from hil.lab import RKLLMDemoDriver
 from hil.lab.rkllmdemo import (DemoCrashed, DemoError, DemoInitError, DemoRun, DemoSetupError, DemoTimeout,
                                demo_argv, demo_release, has_llm, imgenc_argv, llm_argv)

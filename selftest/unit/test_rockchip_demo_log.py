@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil import pictures
+from hil.kit import pictures
 from hil.rockchip import demo_log
 from hil.rockchip.demo_log import TensorAttr, Turn
 from hil.twin import models

@@ -66,7 +66,7 @@ def test_library_versions_from_strings():
 
 
 def test_library_versions_of_the_twin_stand_in_libraries():
-    from hil.twin.guestfiles import runtime_library
+    from hil.twin.runtimelibs import runtime_library
 
     text = runtime_library("librknnrt.so", "2.3.2").decode("latin-1")
     assert versions.librknnrt_version(text).version == "2.3.2"

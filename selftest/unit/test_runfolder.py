@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from hil.runfolder import RESULTS_FILE, RunFolder, RunFolderError
+from hil.measure.records import ProvenanceRecord, TestRecord
+from hil.measure.runfolder import RESULTS_FILE, RunFolder, RunFolderError
 
 
 def test_create_append_read_back(tmp_path):
@@ -20,8 +21,11 @@ def test_create_append_read_back(tmp_path):
     folder.append({"type": "provenance", "board": "twin-1", "data": {"image": "b", "rknpu_driver": "0.9.8"}})
     again = RunFolder.open(tmp_path / "r1")
     assert again.run_id == "r1" and again.info()["finished"] is None and again.info()["options"] == {"model": "m"}
-    assert [t["nodeid"] for t in again.tests()] == ["t::a"]
+    assert [t.nodeid for t in again.tests()] == ["t::a"]
     assert again.provenance() == {"twin-1": {"kernel": "6.1", "image": "b", "rknpu_driver": "0.9.8"}}
+    assert [type(r) for r in again.records()] == [ProvenanceRecord, TestRecord, ProvenanceRecord]
+    assert [r.data for r in again.records(ProvenanceRecord)] == [{"kernel": "6.1", "image": "a"},
+                                                                 {"image": "b", "rknpu_driver": "0.9.8"}]
     assert (tmp_path / "latest").resolve() == (tmp_path / "r1").resolve()
     again.update_info(finished="now", exitstatus=1)
     assert json.loads((tmp_path / "r1" / "run.json").read_text())["exitstatus"] == 1
@@ -32,14 +36,14 @@ def test_a_truncated_last_line_is_skipped(tmp_path):
     folder.append({"type": "test", "nodeid": "t::a", "outcome": "passed"})
     with open(folder.path / RESULTS_FILE, "a") as f:
         f.write('{"type": "test", "nodeid": "t::b", "outc')
-    assert [t["nodeid"] for t in folder.tests()] == ["t::a"]
+    assert [t.nodeid for t in folder.tests()] == ["t::a"]
 
 
 def test_records_written_before_a_kill_are_on_disk(tmp_path):
     """A writer killed with SIGKILL right after append() returned keeps that record."""
     script = (
         "import sys, time\n"
-        "from hil.runfolder import RunFolder\n"
+        "from hil.measure.runfolder import RunFolder\n"
         f"f = RunFolder.create({str(tmp_path)!r}, run_id='r3')\n"
         "for i in range(3):\n"
         "    f.append({'type': 'test', 'nodeid': f't::{i}', 'outcome': 'passed'})\n"
@@ -52,7 +56,7 @@ def test_records_written_before_a_kill_are_on_disk(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=10)
-    assert [t["nodeid"] for t in RunFolder.open(tmp_path / "r3").tests()] == ["t::0", "t::1", "t::2"]
+    assert [t.nodeid for t in RunFolder.open(tmp_path / "r3").tests()] == ["t::0", "t::1", "t::2"]
 
 
 def test_a_folder_that_is_no_run_is_named(tmp_path):

@@ -18,10 +18,10 @@ from pathlib import Path
 import attr
 import pytest
 
-from hil import pictures
+from hil.kit import pictures
 from hil.twin import models, standins
 from hil.twin.cpio import CpioWriter
-from hil.twin.guestfiles import runtime_library
+from hil.twin.runtimelibs import runtime_library
 
 BUSYBOX = shutil.which("busybox")
 pytestmark = pytest.mark.skipif(BUSYBOX is None, reason="needs busybox (the guest's shell) on the host")

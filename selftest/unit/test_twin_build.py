@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from hil import images
+from hil.kit import images
 from hil.twin import build, firmware, hostkey
 from hil.twin.cpio import CpioWriter
 

@@ -26,6 +26,9 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from hil.measure.figure import NOT_MEASURED
+from hil.measure.records import FigureRecord, TestRecord
+
 FIGSIZE = (5.2, 3.3)  # inches; scaled to the page width by CSS (about 1:1 on a phone)
 LIMIT_COLOUR = "#b3261e"
 BASELINE_COLOUR = "#5f6368"
@@ -184,31 +187,31 @@ def _sources_label(board: str, test: str, *, boards: int, tests: int) -> str:
 
 
 # the report's charts ---------------------------------------------------------------------
-def decode_plots(tests: list[dict]) -> Section:
+def decode_plots(tests: list[TestRecord]) -> Section:
     """Decode speed per repetition: one chart per figure name, one line per board (and test)."""
     section = Section()
-    found: dict[str, list[tuple[dict, dict]]] = {}
+    found: dict[str, list[tuple[TestRecord, FigureRecord]]] = {}
     for test in tests:
-        for m in test.get("measurements") or []:
-            if DECODE_MARK in (m.get("name") or ""):
-                found.setdefault(m["name"], []).append((test, m))
+        for m in test.measurements:
+            if DECODE_MARK in (m.name or ""):
+                found.setdefault(m.name, []).append((test, m))
     if not found:
         section.notes.append("No decode speed was measured in this run: no decode-per-repetition chart.")
     for name, entries in sorted(found.items()):
-        boards = {t.get("board") or "" for t, _ in entries}
-        tests_per_board = max(sum(1 for t, _ in entries if (t.get("board") or "") == b) for b in boards)
-        unit = next((m.get("unit") for _, m in entries if m.get("unit")), "") or unit_of(name)
-        lines, guides = [], _limit_guides((m.get("limit") for _, m in entries), unit)
+        boards = {t.board or "" for t, _ in entries}
+        tests_per_board = max(sum(1 for t, _ in entries if (t.board or "") == b) for b in boards)
+        unit = next((m.unit for _, m in entries if m.unit), "") or unit_of(name)
+        lines, guides = [], _limit_guides((m.limit for _, m in entries), unit)
         for i, (test, m) in enumerate(entries):
-            samples = m.get("samples") or []
-            label = _sources_label(test.get("board") or "", _test_name(test), boards=len(boards),
+            samples = m.samples or []
+            label = _sources_label(test.board or "", name_of(test), boards=len(boards),
                                    tests=tests_per_board) or name
             if not samples:
-                section.notes.append(f"{name} of {_test_name(test)} on {test.get('board') or '(no board)'}: "
-                                     "no accepted sample to draw.")
+                why = "not measured" if m.verdict == NOT_MEASURED else "no accepted sample to draw"
+                section.notes.append(f"{name} of {name_of(test)} on {test.board or '(no board)'}: {why}.")
                 continue
             lines.append(Line(label, list(range(1, len(samples) + 1)), samples))
-            baseline = (m.get("comparison") or {}).get("baseline_median")
+            baseline = (m.comparison or {}).get("baseline_median")
             if baseline is not None and len(entries) == 1:
                 guides.append(Guide(float(baseline), f"baseline median {number(baseline)} {unit}".rstrip(),
                                     BASELINE_COLOUR, ":"))
@@ -221,34 +224,34 @@ def decode_plots(tests: list[dict]) -> Section:
     return section
 
 
-def series_plots(tests: list[dict]) -> Section:
+def series_plots(tests: list[TestRecord]) -> Section:
     """Time series recorded during the tests (NPU load, temperatures): one chart per series name.
 
     Colour tells the label (core, thermal zone) apart, line style the board.
     """
     section = Section()
-    by_name: dict[str, list[tuple[dict, dict]]] = {}
+    by_name: dict[str, list[tuple[TestRecord, dict]]] = {}
     for test in tests:
-        for series in test.get("series") or []:
+        for series in test.series or []:
             if isinstance(series, dict) and series.get("name"):
                 by_name.setdefault(series["name"], []).append((test, series))
     if not by_name:
         section.notes.append("No time series (NPU load, temperatures) were recorded in this run: no chart.")
     prop_colours = matplotlib.rcParams["axes.prop_cycle"].by_key().get("color", [None])
     for name, entries in sorted(by_name.items()):
-        boards = list(dict.fromkeys(t.get("board") or "" for t, _ in entries))
-        tests_per_board = max(sum(1 for t, _ in entries if (t.get("board") or "") == b) for b in boards)
+        boards = list(dict.fromkeys(t.board or "" for t, _ in entries))
+        tests_per_board = max(sum(1 for t, _ in entries if (t.board or "") == b) for b in boards)
         unit = next((s.get("unit") for _, s in entries if s.get("unit")), "")
         labels = list(dict.fromkeys(lab for _, s in entries for lab in (s.get("values") or {})))
         lines = []
         for test, series in entries:
-            board = test.get("board") or ""
-            source = _sources_label(board, _test_name(test), boards=len(boards), tests=tests_per_board)
+            board = test.board or ""
+            source = _sources_label(board, name_of(test), boards=len(boards), tests=tests_per_board)
             t = series.get("t") or []
             for label, values in (series.get("values") or {}).items():
                 values = values or []
                 if len(values) != len(t):
-                    section.notes.append(f"Series {name} of {_test_name(test)} on {board or '(no board)'}: "
+                    section.notes.append(f"Series {name} of {name_of(test)} on {board or '(no board)'}: "
                                          f"{label} has {len(values)} values for {len(t)} times, left out.")
                     continue
                 if not values:
@@ -324,5 +327,6 @@ def _parse_time(value) -> _dt.datetime | None:
         return None
 
 
-def _test_name(test: dict) -> str:
-    return test.get("test") or test.get("nodeid") or "?"
+def name_of(test: TestRecord) -> str:
+    """How the report names a test: its id without the board."""
+    return test.test_id or "?"

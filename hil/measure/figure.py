@@ -4,10 +4,10 @@ Modelled on OpenHTF's measurements: a test declares what it measured and against
 ``measure("decode_tokens_per_s", samples, "tok/s").within(limits)``, and the verdict
 (pass, marginal, fail) comes from the declared limit, never from an ad hoc assert. The
 samples are kept, so a later run can be compared with this one statistically
-(``hil.compare``), and so the report can plot every repetition.
+(``hil.measure.compare``), and so the report can plot every repetition.
 
-Pure code: the pytest side (``fixtures/results.py``) collects measurements per test,
-fails the test on a failed one and writes them to the run folder.
+Pure code: ``hil.suite.recorder`` collects measurements per test and writes them to the
+run folder; ``fixtures/results.py`` fails the test on a failed one.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import statistics
 import attr
 
 PASS, MARGINAL, FAIL, UNCHECKED = "pass", "marginal", "fail", "unchecked"
+NOT_MEASURED = "not measured"  # declared by its test, which ended before measuring it
 # which direction is better, by unit, when the limit does not say (a lower bound says "higher")
 _HIGHER_UNITS = {"tok/s", "MiB/s", "%"}
 _LOWER_UNITS = {"ms", "s", "MiB", "°C", "attempts"}
@@ -43,11 +44,11 @@ class Measurement:
     name = attr.ib()
     samples = attr.ib(converter=lambda xs: [float(x) for x in xs])
     unit = attr.ib(default="")
-    limit = attr.ib(default=None)  # hil.limits.Limit or None
+    limit = attr.ib(default=None)  # hil.measure.limits.Limit or None
     verdict = attr.ib(default=UNCHECKED)
     violation = attr.ib(default=None)  # str: why the limit check failed or is marginal
     rejected = attr.ib(factory=list)  # str per sample left out (output wrong, run failed)
-    comparison = attr.ib(default=None)  # hil.compare.Comparison, set when a baseline was given
+    comparison = attr.ib(default=None)  # hil.measure.compare.Comparison, set when a baseline was given
     better = attr.ib(default=None)  # "higher" / "lower" / None
     _listeners = attr.ib(factory=list, repr=False)
 

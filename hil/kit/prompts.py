@@ -1,10 +1,5 @@
-"""The fixed prompts of the answer checks (``images/prompts.yaml``) and their golden answers.
-
-Greedy decoding (the demos set ``top_k = 1``) makes an answer a function of model, runtime
-and prompt, so ``images/golden/<model>.yaml`` keeps the answer a reference run gave for each
-runtime; a different answer on a board under test is a finding, even when the keywords are
-still there.
-"""
+"""The fixed prompts of the answer checks (``images/prompts.yaml``) and their keywords;
+their golden answers are in ``hil.kit.golden``."""
 
 from __future__ import annotations
 
@@ -16,7 +11,6 @@ import yaml
 from hil.paths import IMAGES_DIR
 
 PROMPTS_FILE = IMAGES_DIR / "prompts.yaml"
-GOLDEN_DIR = IMAGES_DIR / "golden"
 
 
 @attr.s(frozen=True)
@@ -47,16 +41,3 @@ def image_prompts() -> list[Prompt]:
 def missing_keywords(answer: str, keywords) -> list[str]:
     low = answer.lower()
     return [k for k in keywords if str(k).lower() not in low]
-
-
-def normalize(answer: str) -> str:
-    return " ".join(answer.split())
-
-
-def golden(model: str, runtime: str, directory: Path = GOLDEN_DIR) -> dict | None:
-    """``{"text": {prompt id: answer}, "image": {picture file: {prompt id: answer}}}`` or None."""
-    path = Path(directory) / f"{model}.yaml"
-    if not path.is_file():
-        return None
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return (data.get("runtimes") or {}).get(runtime)

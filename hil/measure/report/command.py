@@ -6,7 +6,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from hil.runfolder import RunFolder, RunFolderError
+from hil.measure.runfolder import RunFolder, RunFolderError
 
 
 def add_commands(subparsers) -> None:
@@ -25,7 +25,7 @@ def add_commands(subparsers) -> None:
 
 
 def run(args) -> int:
-    from hil.report.html import ReportError, build  # matplotlib: only when a report is built
+    from hil.measure.report.html import ReportError, build  # matplotlib: only when a report is built
 
     try:
         folder = RunFolder.open(args.run_dir)
@@ -47,9 +47,9 @@ def default_history(folder: RunFolder) -> Path | None:
     if recorded and Path(recorded).is_file():
         return Path(recorded)
     try:
-        history = importlib.import_module("hil.history")
+        history = importlib.import_module("hil.measure.history")
     except ModuleNotFoundError as e:
-        if e.name != "hil.history":
+        if e.name != "hil.measure.history":
             raise
         return None
     path = Path(history.default_history_path())

@@ -1,6 +1,6 @@
 """The results history: every run's provenance, tests and measured samples in one SQLite file.
 
-Run folders (``hil.runfolder``) hold one run each; the history holds them all, so a run can
+Run folders (``hil.measure.runfolder``) hold one run each; the history holds them all, so a run can
 be compared with an accepted baseline, and a figure followed across runs, per board,
 image, runtime and model. The suite writes to it as it goes (a commit per write, WAL
 journal, so a killed run loses nothing it had recorded); ``import_run`` records a run
@@ -24,8 +24,9 @@ from pathlib import Path
 
 import attr
 
-from hil.redact import redact
-from hil.runfolder import RESULTS_FILE, RUN_FILE, RunFolder, RunFolderError, now_iso
+from hil.measure.records import TestRecord
+from hil.measure.runfolder import RESULTS_FILE, RUN_FILE, RunFolder, RunFolderError, now_iso
+from hil.suite.redact import redact
 
 DEFAULT_HISTORY = "results/history.sqlite"
 HISTORY_ENV = "HIL_HISTORY"
@@ -91,11 +92,6 @@ def _unjson(text):
 def _key(value) -> str:
     """Baselines are keyed by text; an unknown model or runtime is the empty string."""
     return _label(value) or ""
-
-
-def record_test_id(record: dict) -> str:
-    """The test's id without its board, as runs of different boards share it."""
-    return record.get("test") or record["nodeid"]
 
 
 class HistoryDB:
@@ -170,21 +166,19 @@ class HistoryDB:
                 (run_id, board, *(_label(merged.get(k)) for k in PROVENANCE_KEYS), _json(merged)))
         return merged
 
-    def record_test(self, run_id: str, record: dict) -> None:
-        """Record a run folder's ``test`` record with its measurements (replacing an earlier one)."""
-        board, test = record.get("board") or "", record_test_id(record)
-        rows = []
-        for m in record.get("measurements") or []:
-            rows.append((run_id, board, test, m["name"], m.get("unit"), m.get("median"), m.get("iqr"),
-                         m.get("n", len(m.get("samples") or [])), _json(list(m.get("samples") or [])),
-                         m.get("verdict"), m.get("better"), _json(m.get("limit")), _json(m.get("comparison"))))
+    def record_test(self, run_id: str, record: TestRecord) -> None:
+        """Record a test with its measurements (replacing an earlier one), keyed by its ``test_id``
+        (the test without its board, as runs of different boards share it)."""
+        board, test = record.board or "", record.test_id
+        rows = [(run_id, board, test, m.name, m.unit, m.median, m.iqr, m.n, _json(list(m.samples or [])),
+                 m.verdict, m.better, _json(m.limit), _json(m.comparison)) for m in record.measurements]
         with self._db:
             self._ensure_run(run_id)
             self._db.execute(
                 """INSERT OR REPLACE INTO tests (run_id, board, test, nodeid, outcome, duration, message, finished)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-                (run_id, board, test, record.get("nodeid"), record.get("outcome"), record.get("duration"),
-                 record.get("message"), record.get("finished")))
+                (run_id, board, test, record.nodeid, record.outcome, record.duration, record.message,
+                 record.finished))
             self._db.execute("DELETE FROM measurements WHERE run_id = ? AND board = ? AND test = ?",
                              (run_id, board, test))
             self._db.executemany(
@@ -210,7 +204,7 @@ class HistoryDB:
         for board, data in folder.provenance().items():
             self.record_provenance(run_id, board, data)
         for record in folder.tests():
-            if record.get("nodeid") or record.get("test"):
+            if record.test_id:
                 self.record_test(run_id, record)
         return run_id
 
@@ -403,27 +397,26 @@ def _from_history(db: HistoryDB, run_id: str, board: str | None) -> Baseline:
     found = db.measurements(run_id, which)
     measured = {key: m["samples"] for key, m in found.items()}
     nodeids = {t["test"]: t["nodeid"] for t in db.tests(run_id, which) if t["nodeid"]}
+    return Baseline(run_id, which, f"history {db.path}", _by_node_id_too(measured, nodeids))
+
+
+def _by_node_id_too(measured: dict, nodeids: dict) -> dict:
+    """``measured`` by (test id, figure), each also under its test's node id (same board),
+    never over a test id."""
     for (test, name), samples in list(measured.items()):
         measured.setdefault((nodeids.get(test, test), name), samples)
-    return Baseline(run_id, which, f"history {db.path}", measured)
+    return measured
 
 
 def _from_folder(path: Path, board: str | None) -> Baseline:
     folder = RunFolder.open(path.parent if path.name == RESULTS_FILE or path.name == RUN_FILE else path)
     tests = folder.tests()
-    boards = sorted({t.get("board") or "" for t in tests} | set(folder.provenance()))
+    boards = sorted({t.board or "" for t in tests} | set(folder.provenance()))
     which = _pick_board(boards, board, f"baseline run folder {folder.path}")
-    measured = {}
-    for record in tests:
-        if (record.get("board") or "") != which or not (record.get("test") or record.get("nodeid")):
-            continue
-        for m in record.get("measurements") or []:
-            measured[(record_test_id(record), m["name"])] = [float(x) for x in m.get("samples") or []]
-    for record in tests:  # the node id as a second key (same board), never over a test id
-        if (record.get("board") or "") == which and record.get("nodeid"):
-            for m in record.get("measurements") or []:
-                measured.setdefault((record["nodeid"], m["name"]), [float(x) for x in m.get("samples") or []])
-    return Baseline(folder.run_id, which, str(folder.path), measured)
+    mine = [t for t in tests if (t.board or "") == which and t.test_id]
+    measured = {(t.test_id, m.name): [float(x) for x in m.samples or []] for t in mine for m in t.measurements}
+    nodeids = {t.test_id: t.nodeid for t in mine if t.nodeid}
+    return Baseline(folder.run_id, which, str(folder.path), _by_node_id_too(measured, nodeids))
 
 
 def load_baseline(spec: str, *, history: HistoryDB | Path | str | None, board: str,

@@ -9,21 +9,16 @@ Layout of ``<results>/<run id>/``:
     SQLite file the run also wrote to).
 ``results.jsonl``
     One JSON object per line, appended and flushed to disk as each record is known, so a
-    run killed at any point keeps every test it had finished. ``type`` says what a line is:
-
-    - ``provenance``: ``board`` and ``data`` (place, board serial, image and its manifest,
-      kernel, RKNPU driver, RKLLM and RKNN runtimes, model and its hash, locked
-      frequencies, temperature at start); later lines for the same board add to earlier ones.
-    - ``test``: ``nodeid``, ``board``, ``outcome`` (passed/failed/skipped/error),
-      ``duration`` (s), ``message`` (the cause, one paragraph), ``longrepr`` (the full
-      failure text), ``console`` (the board's console during the test, when it failed),
-      ``measurements`` (``hil.measure.Measurement.to_dict()`` each), ``series`` (time series
-      such as NPU load and temperatures: ``{"name", "unit", "t": [...], "values": {label:
-      [...]}}``), ``properties`` (other per-test properties), ``finished`` (ISO time).
+    run killed at any point keeps every test it had finished. ``type`` says what a line is;
+    each type is a record class of ``hil.measure.records``, which defines its fields for the
+    writer and every reader (``provenance``: ``ProvenanceRecord``, later lines for the same
+    board adding to earlier ones; ``test``: ``TestRecord`` with its ``FigureRecord``s;
+    ``lab_fault``: ``LabFaultRecord``).
 ``report.html``
     The qualification report (``hil report RUN_DIR`` rebuilds it).
 
-A truncated last line (the process died while writing it) is skipped on reading.
+A truncated last line (the process died while writing it) is skipped on reading, and so is a
+line of a type this version does not know.
 """
 
 from __future__ import annotations
@@ -36,7 +31,8 @@ from pathlib import Path
 
 import attr
 
-from hil.redact import redact
+from hil.measure.records import ProvenanceRecord, TestRecord, from_dict
+from hil.suite.redact import redact
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
@@ -104,9 +100,11 @@ class RunFolder:
         self.write_info(info)
         return info
 
-    def append(self, record: dict) -> None:
-        """Append one record, secrets masked, and force it to disk before returning."""
-        line = redact(json.dumps(record, default=str, ensure_ascii=False)) + "\n"
+    def append(self, record) -> None:
+        """Append one record (a ``hil.measure.records`` type, or its dict), secrets masked, and
+        force it to disk before returning."""
+        data = record.to_dict() if hasattr(record, "to_dict") else record
+        line = redact(json.dumps(data, default=str, ensure_ascii=False)) + "\n"
         with open(self.path / RESULTS_FILE, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
@@ -123,7 +121,9 @@ class RunFolder:
         except (OSError, ValueError):
             return {"run_id": self.path.name}
 
-    def records(self, type_: str | None = None) -> list[dict]:
+    def records(self, kind: type | None = None) -> list:
+        """The records of ``results.jsonl`` in order (``hil.measure.records`` types), only those
+        of class ``kind`` when it is given."""
         out = []
         try:
             lines = (self.path / RESULTS_FILE).read_text(encoding="utf-8").splitlines()
@@ -131,19 +131,19 @@ class RunFolder:
             return out
         for line in lines:
             try:
-                record = json.loads(line)
+                record = from_dict(json.loads(line))
             except ValueError:
                 continue  # the line being written when the run died
-            if isinstance(record, dict) and (type_ is None or record.get("type") == type_):
+            if record is not None and (kind is None or isinstance(record, kind)):
                 out.append(record)
         return out
 
-    def tests(self) -> list[dict]:
-        return self.records("test")
+    def tests(self) -> list[TestRecord]:
+        return self.records(TestRecord)
 
     def provenance(self) -> dict[str, dict]:
-        """Provenance by board, later records adding to earlier ones."""
+        """Provenance data by board, later records adding to earlier ones."""
         out: dict[str, dict] = {}
-        for record in self.records("provenance"):
-            out.setdefault(record.get("board") or "", {}).update(record.get("data") or {})
+        for record in self.records(ProvenanceRecord):
+            out.setdefault(record.board or "", {}).update(record.data or {})
         return out

@@ -15,8 +15,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from hil.compare import format_number
-from hil.history import DEFAULT_HISTORY, HISTORY_ENV, HistoryDB, HistoryError, default_history_path
+from hil.measure.compare import format_number
+from hil.measure.history import DEFAULT_HISTORY, HISTORY_ENV, HistoryDB, HistoryError, default_history_path
 
 DEFAULT_FIGURES = ("boot_to_shell_s", "text_decode_tokens_per_s")
 

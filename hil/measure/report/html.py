@@ -1,6 +1,6 @@
 """The qualification report: one self-contained HTML file built from a run's result folder.
 
-Everything the report shows comes from the run folder (``hil.runfolder``) and, for the
+Everything the report shows comes from the run folder (``hil.measure.runfolder``) and, for the
 trend charts, from the history database; nothing is kept in memory between the run and
 the report, so ``hil report RUN_DIR`` can rebuild it at any time, also for a run that
 died (the report then covers the tests that finished and says the run is incomplete).
@@ -22,8 +22,11 @@ import attr
 import jinja2
 from markupsafe import Markup, escape
 
-from hil.report import plots
-from hil.runfolder import REPORT_FILE, RunFolder, now_iso
+from hil.measure.figure import NOT_MEASURED, UNCHECKED
+from hil.measure.records import FigureRecord, LabFaultRecord, TestRecord
+from hil.measure.report import plots
+from hil.measure.report.plots import name_of
+from hil.measure.runfolder import REPORT_FILE, RunFolder, now_iso
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "report.html.j2"
@@ -45,8 +48,8 @@ def build(run_dir, *, history=None, out=None) -> Path:
     """Render the report of the run in ``run_dir`` to ``out`` (default ``<run_dir>/report.html``).
 
     ``history`` is an object with ``trend(name, board=, model=, runtime=, limit=)`` (e.g.
-    ``hil.history.HistoryDB``), the path of a history database, or None for no trend charts.
-    Raises ``hil.runfolder.RunFolderError`` when ``run_dir`` is not a run folder.
+    ``hil.measure.history.HistoryDB``), the path of a history database, or None for no trend charts.
+    Raises ``hil.measure.runfolder.RunFolderError`` when ``run_dir`` is not a run folder.
     """
     folder = RunFolder.open(run_dir)
     db, close = open_history(history)
@@ -74,12 +77,12 @@ def open_history(history):
         raise ReportError(f"no history database at {path}: give the SQLite file a run wrote "
                           "(run.json names it), or leave the history out")
     try:
-        from hil.history import HistoryDB, HistoryError
+        from hil.measure.history import HistoryDB, HistoryError
     except ModuleNotFoundError as e:
-        if e.name not in ("hil.history",):
+        if e.name not in ("hil.measure.history",):
             raise
         raise ReportError(f"cannot read the history database {path}: this installation has no "
-                          "hil.history module; build the report without history") from e
+                          "hil.measure.history module; build the report without history") from e
     try:
         db = HistoryDB(path)
     except HistoryError as e:
@@ -105,29 +108,29 @@ class Board:
         return self.name or "(no board)"
 
 
-def board_verdict(tests: list[dict], *, interrupted: bool) -> tuple[str, list[str]]:
+def board_verdict(tests: list[TestRecord], *, interrupted: bool) -> tuple[str, list[str]]:
     """A board's verdict and the reasons for it.
 
     FAIL: a test failed or erred, a figure failed its limit or regressed past tolerance
     (a gating regression); MARGINAL: a figure is in the marginal band; INCOMPLETE (over
-    all of these) when the run was interrupted or no test finished on the board.
+    all of these) when the run was interrupted or no test finished on the board. A figure
+    its test never reached (not measured) does not decide the verdict: the test's outcome does.
     """
     fails, marginals = [], []
     for test in tests:
-        name = _test_name(test)
-        failed = test.get("outcome") in FAILED_OUTCOMES
+        failed = test.outcome in FAILED_OUTCOMES
         if failed:  # its message names the figure that failed it, if one did
-            fails.append(f"{name} {test.get('outcome')}: {_first_line(test.get('message')) or 'no message'}")
-        for m in test.get("measurements") or []:
-            comparison = m.get("comparison") or {}
-            if m.get("verdict") == "fail" and not failed:
-                fails.append(m.get("violation") or f"{m.get('name')} failed its limit")
+            fails.append(f"{name_of(test)} {test.outcome}: {_first_line(test.message) or 'no message'}")
+        for m in test.measurements:
+            comparison = m.comparison or {}
+            if m.verdict == "fail" and not failed:
+                fails.append(m.violation or f"{m.name} failed its limit")
             if comparison.get("verdict") == "regression" and comparison.get("gating") and not failed:
-                fails.append(f"{m.get('name')} regressed {_signed_pct(comparison.get('change_pct'))} from the "
-                             f"baseline median {plots.number(comparison.get('baseline_median'))} {m.get('unit') or ''}"
+                fails.append(f"{m.name} regressed {_signed_pct(comparison.get('change_pct'))} from the "
+                             f"baseline median {plots.number(comparison.get('baseline_median'))} {m.unit or ''}"
                              .rstrip())
-            if m.get("verdict") == "marginal":
-                marginals.append(m.get("violation") or f"{m.get('name')} is marginal")
+            if m.verdict == "marginal":
+                marginals.append(m.violation or f"{m.name} is marginal")
     reasons = list(dict.fromkeys(fails + marginals))
     if interrupted:
         return INCOMPLETE, ["the run was interrupted: only the tests that finished are reported"] + reasons
@@ -149,10 +152,10 @@ def context(folder: RunFolder, *, history=None) -> dict:
     options = info.get("options") or {}
 
     lab_faults: dict[str, list[str]] = {}
-    for record in folder.records("lab_fault"):
-        lab_faults.setdefault(record.get("board") or "", []).append(record.get("message") or "health check failed")
-    names = list(dict.fromkeys([*provenance, *((t.get("board") or "") for t in tests), *lab_faults]))
-    boards = [Board(name, tests=[t for t in tests if (t.get("board") or "") == name],
+    for fault in folder.records(LabFaultRecord):
+        lab_faults.setdefault(fault.board or "", []).append(fault.message or "health check failed")
+    names = list(dict.fromkeys([*provenance, *((t.board or "") for t in tests), *lab_faults]))
+    boards = [Board(name, tests=[t for t in tests if (t.board or "") == name],
                     provenance=provenance.get(name, {})) for name in names]
     units, limits = {}, {}
     for board in boards:
@@ -160,18 +163,18 @@ def context(folder: RunFolder, *, history=None) -> dict:
         if board.name in lab_faults:
             board.verdict, board.reasons = LAB_FAULT, [f"lab fault, left out of the run: {m}"
                                                        for m in lab_faults[board.name]] + board.reasons
-        outcomes = [t.get("outcome") for t in board.tests]
+        outcomes = [t.outcome for t in board.tests]
         board.counts = {k: outcomes.count(k) for k in ("passed", "failed", "error", "skipped")}
-        board.figures = [_figure_row(t, m) for t in board.tests for m in (t.get("measurements") or [])]
+        board.figures = [_figure_row(t, m) for t in board.tests for m in t.measurements]
         board.provenance_rows = list(_flatten(board.provenance))
-        board.test_rows = [{"test": _test_name(t), "outcome": t.get("outcome") or "?",
-                            "duration": f"{plots.number(t['duration'])} s" if t.get("duration") is not None else "–",
-                            "note": t.get("message") if t.get("outcome") == "skipped" else None}
+        board.test_rows = [{"test": name_of(t), "outcome": t.outcome or "?",
+                            "duration": f"{plots.number(t.duration)} s" if t.duration is not None else "–",
+                            "note": t.message if t.outcome == "skipped" else None}
                            for t in board.tests]
         for t in board.tests:
-            for m in t.get("measurements") or []:
-                units.setdefault(m.get("name"), m.get("unit") or "")
-                limits.setdefault(m.get("name"), []).append(m.get("limit"))
+            for m in t.measurements:
+                units.setdefault(m.name, m.unit or "")
+                limits.setdefault(m.name, []).append(m.limit)
 
     run_id = info.get("run_id") or folder.path.name
     return {
@@ -190,7 +193,7 @@ def context(folder: RunFolder, *, history=None) -> dict:
             "tests": len(tests),
         },
         "boards": boards,
-        "failures": [_failure(t) for t in tests if t.get("outcome") in FAILED_OUTCOMES],
+        "failures": [_failure(t) for t in tests if t.outcome in FAILED_OUTCOMES],
         "plots": {
             "decode": plots.decode_plots(tests),
             "series": plots.series_plots(tests),
@@ -210,46 +213,48 @@ def _model(provenance: dict, options: dict, info: dict) -> str | None:
     return str(model) if model else (options.get("model") or info.get("model"))
 
 
-def _figure_row(test: dict, m: dict) -> dict:
-    unit = m.get("unit") or ""
-    comparison = m.get("comparison") or {}
-    limit = m.get("limit") or {}
+def _figure_row(test: TestRecord, m: FigureRecord) -> dict:
+    """One row of the figures table; a figure its test never reached has no sample, so
+    only its verdict (not measured) and why."""
+    unit = m.unit or ""
+    comparison = m.comparison or {}
+    limit = m.limit or {}
     cmp_verdict = comparison.get("verdict")
-    n = m.get("n", len(m.get("samples") or []))
+    verdict = m.verdict or UNCHECKED
     spread = []
-    if m.get("iqr") is not None and n > 1:
-        spread.append(f"IQR {plots.number(m['iqr'])}"
-                      + (f" ({plots.number(m['spread_pct'], 2)} %)" if m.get("spread_pct") is not None else ""))
-    spread.append(f"n = {n}")
+    if m.iqr is not None and m.n > 1:
+        spread.append(f"IQR {plots.number(m.iqr)}"
+                      + (f" ({plots.number(m.spread_pct, 2)} %)" if m.spread_pct is not None else ""))
+    spread.append("no sample" if verdict == NOT_MEASURED and not m.n else f"n = {m.n}")
     return {
-        "test": _test_name(test),
-        "name": m.get("name") or "?",
-        "median": _with_unit(m.get("median"), unit),
+        "test": name_of(test),
+        "name": m.name or "?",
+        "median": _with_unit(m.median, unit),
         "spread": spread,
-        "rejected": list(m.get("rejected") or []),
+        "rejected": list(m.rejected or []),
         "limit": limit.get("text") or "–",
-        "verdict": m.get("verdict") or "unchecked",
-        "violation": m.get("violation"),
+        "verdict": verdict,
+        "verdict_class": _css_class("v-", verdict),
+        "violation": m.violation,
         "baseline": _with_unit(comparison.get("baseline_median"), unit) if comparison else "–",
         "baseline_run": comparison.get("baseline_run"),
         "change": _signed_pct(comparison.get("change_pct")) if comparison else "–",
         "comparison": cmp_verdict or "–",
-        "comparison_class": "cmp-" + re.sub(r"\W+", "-", cmp_verdict) if cmp_verdict else "",
+        "comparison_class": _css_class("cmp-", cmp_verdict) if cmp_verdict else "",
         "gating": bool(comparison.get("gating")) and cmp_verdict == "regression",
         "p_value": comparison.get("p_value"),
     }
 
 
-def _failure(test: dict) -> dict:
-    console = test.get("console")
-    longrepr = test.get("longrepr")
+def _failure(test: TestRecord) -> dict:
+    console, longrepr = test.console, test.longrepr
     log, source = (console, "console") if console else (longrepr, "failure")
     return {
-        "board": test.get("board") or "",
-        "test": _test_name(test),
-        "nodeid": test.get("nodeid"),
-        "outcome": test.get("outcome"),
-        "message": test.get("message"),
+        "board": test.board or "",
+        "test": name_of(test),
+        "nodeid": test.nodeid,
+        "outcome": test.outcome,
+        "message": test.message,
         "log": _clean_log(log) if log else None,
         "log_source": source,
         "longrepr": _clean_log(longrepr) if console and longrepr else None,
@@ -327,8 +332,9 @@ def _first_line(text) -> str:
     return str(text).strip().splitlines()[0] if text and str(text).strip() else ""
 
 
-def _test_name(test: dict) -> str:
-    return test.get("test") or test.get("nodeid") or "?"
+def _css_class(prefix: str, word: str) -> str:
+    """A verdict as one CSS class: ``not measured`` is ``v-not-measured``."""
+    return prefix + re.sub(r"\W+", "-", word)
 
 
 @functools.lru_cache(maxsize=1)

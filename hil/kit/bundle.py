@@ -16,6 +16,7 @@ directory that is incomplete with a message that says what is missing.
 from __future__ import annotations
 
 import json
+import posixpath
 from pathlib import Path
 
 import attr
@@ -65,11 +66,12 @@ class ModelFiles:
     llm = attr.ib()
     vision = attr.ib()
 
+    def rel(self, path: Path) -> str:
+        """A file's path on the board, relative to the deploy folder."""
+        return f"models/{self.name}/{path.name}"
+
     def files(self) -> dict[str, Path]:
-        out = {f"models/{self.name}/{self.llm.name}": self.llm}
-        if self.vision is not None:
-            out[f"models/{self.name}/{self.vision.name}"] = self.vision
-        return out
+        return {self.rel(p): p for p in (self.llm, self.vision) if p is not None}
 
 
 @attr.s(frozen=True)
@@ -126,3 +128,48 @@ def load(models_dir: Path | str) -> DeployKit:
     if not (runtime.demo_dir / "demo").is_file():
         raise KitError(f"{runtime.demo_dir}/demo is missing: put the SDK's demo_Linux_aarch64 build there")
     return DeployKit(root=root, runtime=runtime)
+
+
+@attr.s(frozen=True)
+class DeployLayout:
+    """Where the bundle lands on the board, under the target option ``deploy_dir``::
+
+        demo_Linux_aarch64/   the demo build with lib/
+        models/<model>/       the .rkllm and the vision .rknn
+        pictures/             the multimodal test pictures
+
+    Every remote path the suite uses is derived here, from the same relative paths that
+    ``files`` hands to the deploy.
+    """
+
+    remote_dir = attr.ib()
+    kit = attr.ib(repr=False)  # DeployKit
+    model = attr.ib(repr=False)  # ModelFiles
+    pictures = attr.ib(repr=False, factory=dict)  # picture file name -> local Path
+
+    def files(self) -> dict[str, Path]:
+        """Relative path on the board -> local file: the whole bundle of one run."""
+        return {**self.kit.runtime.files(), **self.model.files(),
+                **{self.picture_rel(name): path for name, path in self.pictures.items()}}
+
+    def path(self, rel: str) -> str:
+        return posixpath.join(self.remote_dir, rel)
+
+    @staticmethod
+    def picture_rel(name: str) -> str:
+        return f"pictures/{name}"
+
+    @property
+    def demo_dir(self) -> str:
+        return self.path(DEMO_DIR)
+
+    @property
+    def llm(self) -> str:
+        return self.path(self.model.rel(self.model.llm))
+
+    @property
+    def vision(self) -> str | None:
+        return self.path(self.model.rel(self.model.vision)) if self.model.vision is not None else None
+
+    def picture(self, name: str) -> str:
+        return self.path(self.picture_rel(name))

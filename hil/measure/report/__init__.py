@@ -9,7 +9,7 @@ __all__ = ["build", "ReportError"]
 
 def __getattr__(name: str):
     if name in __all__:
-        from hil.report import html
+        from hil.measure.report import html
 
         return getattr(html, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

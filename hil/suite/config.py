@@ -1,0 +1,125 @@
+"""The suite's configuration: the options and the env, checked and read once, then frozen.
+
+A typo in ``--image`` or a broken ``--limits`` file must stop the run at once, not after a
+flash and a boot, so every option is resolved before a test runs into one ``SuiteConfig``
+that everything else reads. Configuration flows one way: the env file gives labgrid its
+drivers and this object its board, place and folders; nothing reads the env again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attr
+
+from hil.kit import bundle, images, pictures
+from hil.measure.limits import Limits, LimitsError
+from hil.paths import twin_models_dir
+from hil.suite.env import LabEnv
+
+DEFAULT_MODEL = "qwen2-vl-2b-w4a16-rk3576"
+DEFAULT_REPEAT = 5
+DEFAULT_RESULTS = "results"
+HISTORY_ENV = "HIL_HISTORY"
+
+
+class ConfigError(ValueError):
+    """An option or env value the run cannot start with; the message names it and the fix."""
+
+
+@attr.s(frozen=True)
+class SuiteConfig:
+    env = attr.ib()  # LabEnv
+    image = attr.ib()  # hil.kit.images.ImageManifest or None
+    image_file = attr.ib()  # Path to flash, or None when not flashing
+    kit = attr.ib()  # hil.kit.bundle.DeployKit
+    model = attr.ib()  # hil.kit.bundle.ModelFiles
+    limits = attr.ib()  # hil.measure.limits.Limits
+    limits_files = attr.ib(factory=list)
+    pictures = attr.ib(factory=list)  # the picture manifest entries of images/pictures
+    repeat = attr.ib(default=DEFAULT_REPEAT)  # repetitions of each performance figure, after a warm-up
+    baseline = attr.ib(default=None)  # --baseline as given
+    results_dir = attr.ib(default=Path(DEFAULT_RESULTS))
+    history_path = attr.ib(default=None)  # Path, or None for no history
+    place = attr.ib(default=None)  # the labgrid place this process drives, when known
+
+    @property
+    def board(self) -> str:
+        """The kind of board, for the limits."""
+        return self.env.board_type
+
+    @property
+    def board_id(self) -> str:
+        """The board this process drives: its place, else the env's board."""
+        return self.env.board_id(self.place)
+
+    @property
+    def twin(self) -> bool:
+        return self.env.twin_bench is not None
+
+    @property
+    def runtime(self) -> bundle.RuntimeBundle:
+        return self.kit.runtime
+
+    def layout(self) -> bundle.DeployLayout:
+        """Where the run's bundle goes on the board (``deploy_dir``) and what it holds."""
+        return bundle.DeployLayout(remote_dir=self.env.deploy_dir, kit=self.kit, model=self.model,
+                                   pictures={p["file"]: pictures.PICTURES_DIR / p["file"] for p in self.pictures})
+
+    def model_limits(self) -> dict:
+        return self.limits.select(board=self.board, model=self.model.name, runtime=self.runtime.rkllm_runtime)
+
+    def at_place(self, place: str | None) -> "SuiteConfig":
+        """The same configuration for a process that drives ``place`` (a farm's worker)."""
+        return attr.evolve(self, place=place) if place else self
+
+
+def history_path(option: str | None, results_dir: Path) -> Path | None:
+    value = option or os.environ.get(HISTORY_ENV)
+    if value and value.lower() == "none":
+        return None
+    return Path(value) if value else Path(results_dir) / "history.sqlite"
+
+
+def resolve(options, env: LabEnv, place: str | None = None) -> SuiteConfig:
+    """Check every option against the files it names; raises ConfigError with the cause.
+
+    ``options`` has the suite's command-line options as attributes (pytest's ``config.option``).
+    """
+    if options.repeat < 1:
+        raise ConfigError("--repeat must be at least 1")
+    image = image_file = None
+    try:
+        if options.image:
+            image = images.load(options.image)
+            if not options.no_flash:
+                image_file = images.image_file(image)
+    except images.ManifestError as e:
+        raise ConfigError(f"--image: {e}") from e
+
+    if options.models_dir:
+        models_dir = Path(os.path.expanduser(str(options.models_dir)))
+    elif env.models_dir is not None:
+        models_dir = env.models_dir
+    elif env.twin_bench is not None:
+        models_dir = twin_models_dir()
+        if not models_dir.exists():
+            raise ConfigError(f"the twin's models are not built ({models_dir}): run 'hil twin build'")
+    else:
+        raise ConfigError("no models directory: pass --models-dir DIR or set the target option models_dir "
+                          f"in {env.path}")
+    try:
+        kit = bundle.load(models_dir)
+        model = kit.model(options.model)
+    except bundle.KitError as e:
+        raise ConfigError(f"--models-dir/--model: {e}") from e
+    try:
+        limits = Limits.load(*options.limits)
+    except LimitsError as e:
+        raise ConfigError(f"--limits: {e}") from e
+    results_dir = Path(options.results)
+    return SuiteConfig(env=env, image=image, image_file=image_file, kit=kit, model=model, limits=limits,
+                       limits_files=list(options.limits), pictures=pictures.load(), repeat=options.repeat,
+                       baseline=options.baseline, results_dir=results_dir,
+                       history_path=history_path(options.history, results_dir), place=place)
