@@ -1,7 +1,10 @@
 """Root conftest: the suite's fixture plugins (see fixtures/)."""
 
 pytest_plugins = [
+    "fixtures.collection",
+    "fixtures.interrupt",
     "fixtures.options",
+    "fixtures.deadline",
     "fixtures.secrets",
     "fixtures.farm",
     "fixtures.bench",

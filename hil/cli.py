@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 
 from hil.twin import bench
-from hil.twin.board import FAULTS
+from hil.twin.board import FAULT_ARGUMENTS, FAULTS, FaultArgumentError, check_fault_value, fault_takes
 
 
 def _twin_build(args) -> int:
@@ -64,6 +64,18 @@ def _twin_status(args) -> int:
 
 
 def _twin_fault(args) -> int:
+    # the argument is checked here as the bench checks it, so a wrong one is refused before any bench is asked
+    if args.fault == "clear":
+        if args.value is not None and args.value not in FAULTS:
+            print(f"error: 'clear' takes a fault to clear, or none for all; {args.value!r} is no fault "
+                  f"(faults: {', '.join(sorted(FAULTS))})", file=sys.stderr)
+            return 2
+    else:
+        try:
+            value = check_fault_value(args.fault, args.value)
+        except FaultArgumentError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     st = bench.read_state()
     if st is None:
         print("no bench is running: start one with 'hil twin up'", file=sys.stderr)
@@ -71,7 +83,7 @@ def _twin_fault(args) -> int:
     if args.fault == "clear":
         url, method, body = f"{st['url']}/fault/{args.board}" + (f"/{args.value}" if args.value else ""), "DELETE", None
     else:
-        url, method, body = f"{st['url']}/fault/{args.board}/{args.fault}", "PUT", (args.value or "1").encode()
+        url, method, body = f"{st['url']}/fault/{args.board}/{args.fault}", "PUT", value.encode()
     req = urllib.request.Request(url, data=body, method=method)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -115,10 +127,14 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_twin_status)
 
     f = twin.add_parser("fault", help="switch a fault on a board on, or clear faults",
-                        description=f"faults: {', '.join(sorted(FAULTS))}; 'clear [NAME]' clears")
+                        description="Switch a fault on; 'clear [NAME]' clears one fault, or all. VALUE: " + "; ".join(
+                            f"{name} takes {fault_takes(name)}" for name in sorted(FAULTS)
+                            if FAULT_ARGUMENTS[name] is not None) + "; the others take none (or 1).")
     f.add_argument("board", type=int)
     f.add_argument("fault", choices=sorted(FAULTS) + ["clear"])
-    f.add_argument("value", nargs="?", default=None, help="e.g. percent for decode-slow, seconds for spontaneous-reboot")
+    f.add_argument("value", nargs="?", default=None,
+                   help="percent for decode-slow and serial-garbage, seconds for spontaneous-reboot, the fault's "
+                        "name after clear")
     f.set_defaults(func=_twin_fault)
 
     parse = sub.add_parser("parse", help="board logs as JSON").add_subparsers(dest="parse_command", required=True)

@@ -6,6 +6,7 @@ they never touch a bench the developer runs with ``hil twin up``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def start_bench(twin_images, tmp_path_factory):
 
     def start(boards: int = 1, timescale: float = 0.05, image: str = "twin-good") -> BenchHandle:
         config = benchmod.BenchConfig(boards=boards, base_port=free_base_port(), timescale=timescale,
-                                      image=image, state_dir=tmp_path_factory.mktemp("bench"))
+                                      image=image, state_dir=tmp_path_factory.mktemp("bench"), owner=os.getpid())
         bench = BenchHandle(config, benchmod.up(config))
         started.append(bench)
         return bench

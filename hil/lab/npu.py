@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import json
 import re
 import shlex
 import threading
@@ -49,6 +50,10 @@ THERMAL_DIR = "/sys/class/thermal"
 UPTIME = "/proc/uptime"
 
 NPU_DEVFREQ = "27700000.npu"
+# What a lock changed, kept on the board until its restore: a run killed while the clocks are
+# locked leaves it behind, and the next run puts the clocks back from it. /run is a tmpfs, so a
+# reboot (which resets the clocks anyway) clears it too.
+LOCK_RECORD = "/run/rk3576-hil/frequency-lock.json"
 GPU_DEVFREQ = "27800000.gpu"
 DDR_DEVFREQ = "dmc"
 
@@ -102,6 +107,13 @@ class FrequencyLock:
     ``cpuidle`` maps CPU number to its state1 ``disable`` before. ``targets`` is what was
     written and ``locked`` what cur_freq / scaling_cur_freq read back afterwards.
     ``missing`` lists board paths that were absent and skipped.
+
+    ``expected`` is the clock each node should run at under the lock: its target clamped to
+    the highest operating point not above it (``clamp_to_opp`` of available_frequencies /
+    scaling_available_frequencies, read before locking; the target itself where that table
+    was unreadable), as the kernel clamps it. A read-back or a later reading below it is a
+    clock held down, e.g. by thermal throttling; ``locked`` alone cannot tell, as it reads
+    back an already throttled clock.
     """
 
     governors = attr.ib(factory=dict)
@@ -111,6 +123,23 @@ class FrequencyLock:
     targets = attr.ib(factory=dict)
     locked = attr.ib(factory=dict)
     missing = attr.ib(factory=list)
+    expected = attr.ib(factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({k: getattr(self, k) for k in ("governors", "freqs", "setpoints", "cpuidle")})
+
+    @classmethod
+    def from_json(cls, text: str) -> "FrequencyLock":
+        data = json.loads(text)
+        return cls(governors=dict(data["governors"]), freqs=dict(data.get("freqs") or {}),
+                   setpoints=dict(data.get("setpoints") or {}),
+                   cpuidle={int(c): v for c, v in (data.get("cpuidle") or {}).items()})
+
+    def below_expected(self) -> dict:
+        """Node -> (expected, read back) for each node that read back below what it was
+        locked to (held down already when locked)."""
+        return {key: (want, self.locked[key]) for key, want in self.expected.items()
+                if self.locked.get(key) is not None and self.locked[key] < want}
 
 
 @attr.s(frozen=True)
@@ -121,7 +150,7 @@ class NPUSample:
     load = attr.ib()
     temps = attr.ib()
     raw_load = attr.ib(default="")  # the rknpu line as read
-    npu_freq = attr.ib(default=None)  # the NPU's devfreq cur_freq in Hz: a drop below the lock is throttling
+    npu_freq = attr.ib(default=None)  # the NPU's devfreq cur_freq in Hz: below FrequencyLock.expected is throttling
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -138,6 +167,16 @@ def _ints(value: str | None) -> list[int]:
         return parse_frequencies(value or "")
     except ValueError:
         return []
+
+
+def clamp_to_opp(target: int, available: Iterable[int]) -> int:
+    """What devfreq and cpufreq make of a requested clock: the highest operating point not
+    above it, the lowest if all are above; ``target`` itself when no table is known."""
+    available = list(available)
+    if not available:
+        return target
+    fitting = [f for f in available if f <= target]
+    return max(fitting) if fitting else min(available)
 
 
 _READ_FN = ('r() { if v=$(cat "$1" 2>/dev/null); then printf \'@ok\\t%s\\t%s\\n\' "$1" "$v"; '
@@ -331,6 +370,13 @@ class NPUDriver(Driver, NPUProtocol):
         return [dev(NPU_DEVFREQ), cpu("policy0"), cpu("policy4"), dev(GPU_DEVFREQ), dev(DDR_DEVFREQ)]
 
     @staticmethod
+    def _available_path(key: str) -> str:
+        """The operating points a node clamps a request to (devfreq in Hz, cpufreq in kHz)."""
+        if key.startswith("policy"):
+            return f"{CPUFREQ_DIR}/{key}/scaling_available_frequencies"
+        return f"{DEVFREQ_DIR}/{key}/available_frequencies"
+
+    @staticmethod
     def _cpuidle_path(cpu: int) -> str:
         return f"{CPU_DIR}/cpu{cpu}/cpuidle/{CPUIDLE_STATE}/disable"
 
@@ -343,10 +389,13 @@ class NPUDriver(Driver, NPUProtocol):
         absent NPU devfreq node or any refused write is an error, after putting back what
         was already changed.
         """
+        self.recover_stale_lock()
         nodes = self._nodes()
-        paths = [p for n in nodes for p in n[1:4]] + [self._cpuidle_path(c) for c in CPUIDLE_CPUS]
+        paths = ([p for n in nodes for p in (*n[1:4], self._available_path(n[0]))]
+                 + [self._cpuidle_path(c) for c in CPUIDLE_CPUS])
         before = self._read(paths)
         governors, freqs, setpoints, cpuidle, targets, missing = {}, {}, {}, {}, {}, []
+        expected = {}
         writes = []
         for c in CPUIDLE_CPUS:
             path = self._cpuidle_path(c)
@@ -367,17 +416,23 @@ class NPUDriver(Driver, NPUProtocol):
             if governors[key] == USERSPACE and _int(before[set_path]) is not None:
                 setpoints[key] = _int(before[set_path])
             targets[key] = target
+            opps = _ints(before[self._available_path(key)])
+            if not opps:
+                self.logger.warning("%s: no operating points readable; expecting the target %s itself",
+                                    self._available_path(key), target)
+            expected[key] = clamp_to_opp(target, opps)
             writes += [(gov_path, USERSPACE), (set_path, target)]
-        lock = FrequencyLock(governors, freqs, setpoints, cpuidle, targets, {}, missing)
+        lock = FrequencyLock(governors, freqs, setpoints, cpuidle, targets, {}, missing, expected)
         errors = self._write(writes)
         if errors:
             undo = self._restore_errors(lock)
             raise NPUError("could not lock the frequencies: " + "; ".join(errors)
                            + (f" (and restoring failed: {'; '.join(undo)})" if undo else " (restored)"))
+        self._keep_record(lock)
         after = self._read([n[3] for n in nodes if n[0] in governors])
         locked = {n[0]: _int(after[n[3]]) for n in nodes if n[0] in governors}
         for key, value in locked.items():
-            self.logger.info("%s locked at %s (asked %s)", key, value, targets[key])
+            self.logger.info("%s locked at %s (asked %s, expected %s)", key, value, targets[key], expected[key])
         return attr.evolve(lock, locked=locked)
 
     def _restore_errors(self, lock: FrequencyLock) -> list[str]:
@@ -403,6 +458,37 @@ class NPUDriver(Driver, NPUProtocol):
         errors = self._restore_errors(lock)
         if errors:
             raise NPUError("could not restore the frequencies: " + "; ".join(errors))
+        self._sh(f"rm -f {shlex.quote(self._p(LOCK_RECORD))}")
+
+    @Driver.check_active
+    @step(result=True)
+    def recover_stale_lock(self) -> str | None:
+        """Put back the clocks a lock left behind when its run died before restoring them.
+
+        Returns what was done (None when no lock was left), for the run to say so."""
+        text = self._read([LOCK_RECORD])[LOCK_RECORD]
+        if not text:
+            return None
+        try:
+            stale = FrequencyLock.from_json(text)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise NPUError(f"{LOCK_RECORD} on the board is not a lock record ({e}): remove it by hand") from None
+        errors = self._restore_errors(stale)
+        if errors:
+            raise NPUError("could not restore the clocks a run that is gone left locked: " + "; ".join(errors))
+        self._sh(f"rm -f {shlex.quote(self._p(LOCK_RECORD))}")
+        governors = ", ".join(f"{k} {v}" for k, v in sorted(stale.governors.items()))
+        note = f"restored the clocks a run that is gone left locked (governors back to {governors})"
+        self.logger.warning("%s", note)
+        return note
+
+    def _keep_record(self, lock: FrequencyLock) -> None:
+        """Keep what the lock changed on the board until ``restore`` (see LOCK_RECORD)."""
+        path = self._p(LOCK_RECORD)
+        lines, rc = self._sh(f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0])} && "
+                             f"printf '%s' {shlex.quote(lock.to_json())} > {shlex.quote(path)} && echo @ok")
+        if "@ok" not in lines:
+            self.logger.warning("could not keep the lock record %s: %s", path, " ".join(lines))
 
     @contextlib.contextmanager
     def locked_frequencies(self):

@@ -228,6 +228,11 @@ class ParamikoSSHDriver(CommandMixin, Driver, CommandProtocol, FileTransferProto
             that makes no progress
         keepalive (int): seconds between keepalive packets; a board silent for about four
             times this long counts as lost (0: never)
+        probe_after (float): seconds a running program may stay silent before the driver
+            asks the board whether it is still there (opens a channel); a network stack that
+            keeps the TCP connection alive for a dead board (a panic behind QEMU's port
+            forward, a hung kernel) is found this way (0: never)
+        probe_timeout (float): seconds the board has to answer that probe
     """
 
     bindings = {"networkservice": "NetworkService"}
@@ -239,6 +244,8 @@ class ParamikoSSHDriver(CommandMixin, Driver, CommandProtocol, FileTransferProto
     connection_timeout = attr.ib(default=30.0, converter=float)
     command_timeout = attr.ib(default=60.0, converter=float)
     keepalive = attr.ib(default=15, converter=int)
+    probe_after = attr.ib(default=30.0, converter=float)
+    probe_timeout = attr.ib(default=10.0, converter=float)
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
@@ -386,6 +393,24 @@ class ParamikoSSHDriver(CommandMixin, Driver, CommandProtocol, FileTransferProto
         if transport_dead(transport):
             raise self._lost_error(transport)
         return transport
+
+    def answers(self, transport: paramiko.Transport) -> bool:
+        """Whether the board answers on this connection now: it must confirm a new channel within
+        ``probe_timeout`` (TCP alone can look alive while nothing behind it runs)."""
+        try:
+            transport.open_session(timeout=self.probe_timeout).close()
+            return True
+        except (paramiko.SSHException, OSError, EOFError):
+            return False
+
+    def _silent_error(self, what: str, silent: float) -> SSHError:
+        """The board stopped answering: this connection is given up (nothing more is sent on it)."""
+        self._lost = f"the board stopped answering (no answer to a probe within {self.probe_timeout:g} s)"
+        if self._transport is not None:
+            self._transport.close()
+        return SSHError(f"{self.who} stopped answering on SSH while running {what!r}: {silent:.0f} s without "
+                        f"output, then no answer to a probe within {self.probe_timeout:g} s (a kernel panic, a "
+                        "hang or a reset of the board: its console says which)")
 
     def _lost_error(self, transport: paramiko.Transport, what: str | None = None,
                     stdout: list[str] | None = None, stderr: list[str] | None = None) -> SSHError:
@@ -621,6 +646,7 @@ class SSHProcess(RemoteProcess):
         self._chan, self._driver, self._token = chan, driver, token
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._eof = False
+        self._heard = time.monotonic()  # when the board last sent or confirmed something
 
     def _check_connection(self) -> None:
         transport = self._chan.get_transport()
@@ -635,12 +661,23 @@ class SSHProcess(RemoteProcess):
         if not chan.recv_ready() and not (chan.eof_received or chan.closed):
             select.select([chan], [], [], timeout)
         if chan.recv_ready():
+            self._heard = time.monotonic()
             return self._decoder.decode(chan.recv(CHUNK))
         if not (chan.eof_received or chan.closed):
             self._check_connection()
+            self._probe_if_silent()
             return ""
         self._eof = True
         return self._decoder.decode(b"", final=True) or None
+
+    def _probe_if_silent(self) -> None:
+        """After ``probe_after`` s of silence, ask the board whether it is still there."""
+        silent = time.monotonic() - self._heard
+        if not self._driver.probe_after or silent < self._driver.probe_after:
+            return
+        if not self._driver.answers(self._chan.get_transport()):
+            raise self._driver._silent_error(self.command, silent)
+        self._heard = time.monotonic()
 
     def _send(self, data: bytes) -> None:
         try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -68,47 +69,135 @@ def _last_line(proc: subprocess.CompletedProcess) -> str:
 
 # --- one place -----------------------------------------------------------------------------------
 
-def acquire(coordinator: str, place: str) -> bool:
-    """Acquire a place for this user; True if this call acquired it (and should release it).
+@attr.s(frozen=True)
+class RunId:
+    """The run that holds a place: its host, pid and start time.
 
-    A place this user already holds is fine; one held by somebody else is a PlaceError that
-    says who holds it.
+    labgrid locks a place for a user (``host/user``); two runs of the same user would share
+    the board without noticing. So a run writes who it is into the place it acquired (tag
+    ``hil_run``), and another run that finds the place acquired by the same user reads it
+    back: a live run is named, a dead one's lock is stale and is taken over.
     """
+
+    host = attr.ib()
+    pid = attr.ib(converter=int)
+    started = attr.ib(converter=int)  # Unix time
+
+    TAG = "hil_run"
+
+    @classmethod
+    def this_process(cls) -> "RunId":
+        return cls(host=labgrid_host(), pid=os.getpid(), started=_PROCESS_STARTED)
+
+    @property
+    def tag(self) -> str:
+        return f"{self.pid}_{self.started}_{self.host}"
+
+    @classmethod
+    def from_tag(cls, value: str | None) -> "RunId | None":
+        pid, _, rest = (value or "").partition("_")
+        started, _, host = rest.partition("_")
+        try:
+            return cls(host=host, pid=pid, started=started) if host else None
+        except ValueError:
+            return None
+
+    def alive(self) -> bool | None:
+        """Whether the run's process still runs; None when it ran on another host."""
+        if self.host != labgrid_host():
+            return None
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return False
+
+    def describe(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
+        return f"the run of pid {self.pid} on {self.host}, started {when}"
+
+
+_PROCESS_STARTED = int(time.time())
+
+
+def labgrid_host() -> str:
+    """This host as labgrid names it in ``acquired: host/user``."""
+    return os.environ.get("LG_HOSTNAME", socket.gethostname())
+
+
+def acquire(coordinator: str, place: str, run: RunId | None = None) -> str | None:
+    """Acquire a place for this run alone (this process's run when ``run`` is None).
+
+    A place held by somebody else, by another live run of this user, or by this user but no
+    run (a ``labgrid-client acquire`` by hand) is a PlaceError that names the holder and how
+    to free it. A place still held by a run of this host that died (kill -9) is taken over;
+    the returned note says so (None when there was nothing to take over).
+    """
+    run = run or RunId.this_process()
+    note = None
     proc = labgrid_client(coordinator, "acquire", place=place)
-    if proc.returncode == 0:
-        return True
-    if "You have already acquired place" in proc.stderr:
-        return False
-    raise PlaceError(f"cannot acquire place {place} at {coordinator}: {proc.stderr.strip().splitlines()[-1]}")
+    if proc.returncode != 0:
+        if "You have already acquired place" not in proc.stderr:
+            raise PlaceError(f"cannot acquire place {place} at {coordinator}: {_last_line(proc)}")
+        holder = RunId.from_tag(places_info(coordinator).get(place, {}).get("tags", {}).get(RunId.TAG))
+        free = f"labgrid-client -x {coordinator} -p {place} release"
+        if holder is None:
+            raise PlaceError(f"place {place} is already acquired by you ({labgrid_host()}), but by no run of this "
+                             f"suite: a run holds its board alone; release it first ({free})")
+        if holder == run:
+            return None
+        if holder.alive() is not False:
+            where = "" if holder.alive() else " (on another host: check it there)"
+            raise PlaceError(f"place {place} is held by {holder.describe()}{where}; wait for it to end, or, if "
+                             f"that run is gone, release its stale lock: {free}")
+        note = f"place {place}: took over the stale lock of {holder.describe()}, which is gone"
+    _set_run_tag(coordinator, place, run.tag)
+    return note
 
 
-def release(coordinator: str, place: str) -> None:
+def release(coordinator: str, place: str, run: RunId | None = None) -> None:
+    """Release a place this run acquired; a place another run holds by now is left to it."""
+    run = run or RunId.this_process()
+    holder = RunId.from_tag(places_info(coordinator).get(place, {}).get("tags", {}).get(RunId.TAG))
+    if holder is not None and holder != run:
+        raise PlaceError(f"place {place} is held by {holder.describe()} now, not by this run: left to it")
+    _set_run_tag(coordinator, place, "")
     proc = labgrid_client(coordinator, "release", place=place)
     if proc.returncode != 0:
         raise PlaceError(f"cannot release place {place}: {proc.stderr.strip()}")
 
 
+def _set_run_tag(coordinator: str, place: str, value: str) -> None:
+    """Write (or, with "", remove) the ``hil_run`` tag of a place."""
+    proc = labgrid_client(coordinator, "set-tags", f"{RunId.TAG}={value}", place=place)
+    if proc.returncode != 0:
+        raise PlaceError(f"cannot mark place {place} as this run's: {_last_line(proc)}")
+
+
 # --- lists of places -----------------------------------------------------------------------------
 
-def acquire_places(coordinator: str, places: list[str]) -> list[str]:
-    """Acquire every place for this user; returns those this call acquired (to release later).
+def acquire_places(coordinator: str, places: list[str], notes: list | None = None) -> list[str]:
+    """Acquire every place for this run; returns them (to release later).
 
     All or nothing: when one place cannot be had, the places acquired so far are released
-    and the error names the place and who holds it.
+    and the error names the place and who holds it. ``notes`` gets what was taken over.
     """
     with ThreadPoolExecutor(max_workers=max(1, len(places))) as pool:
         outcomes = list(pool.map(lambda p: _try_acquire(coordinator, p), places))
     acquired = [p for p, (ok, _) in zip(places, outcomes) if ok]
-    errors = [err for _, err in outcomes if err]
+    errors = [err for ok, err in outcomes if not ok]
     if errors:
         release_places(coordinator, acquired)
         raise PlaceError("; ".join(errors))
+    if notes is not None:
+        notes += [note for _, note in outcomes if note]
     return acquired
 
 
 def _try_acquire(coordinator: str, place: str) -> tuple[bool, str | None]:
+    """(acquired, note) or (False, why not)."""
     try:
-        return acquire(coordinator, place), None
+        return True, acquire(coordinator, place)
     except _NoAnswer:
         return False, f"no answer from the coordinator at {coordinator} while acquiring {place}"
     except PlaceError as e:

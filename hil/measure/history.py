@@ -17,15 +17,17 @@ Errors are ``HistoryError``, whose message names the cause and what to do.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
+import urllib.parse
 from collections import namedtuple
 from pathlib import Path
 
 import attr
 
 from hil.measure.records import TestRecord
-from hil.measure.runfolder import RESULTS_FILE, RUN_FILE, RunFolder, RunFolderError, now_iso
+from hil.measure.runfolder import RESULTS_FILE, RunFolder, RunFolderError, now_iso
 from hil.suite.redact import redact
 
 DEFAULT_HISTORY = "results/history.sqlite"
@@ -82,7 +84,7 @@ def _label(value) -> str | None:
 
 
 def _json(value) -> str | None:
-    return None if value is None else redact(json.dumps(value, default=str, ensure_ascii=False))
+    return None if value is None else redact.dumps(value, default=str, ensure_ascii=False)
 
 
 def _unjson(text):
@@ -94,11 +96,38 @@ def _key(value) -> str:
     return _label(value) or ""
 
 
-class HistoryDB:
-    """One history file. Use as a context manager, or call ``close()``."""
+def read_run_folder(folder: RunFolder | Path | str) -> tuple[RunFolder, dict, dict, list[TestRecord]]:
+    """``(folder, run.json content, provenance by board, test records)`` of a run folder (or its
+    ``run.json`` / ``results.jsonl``), checked as ``HistoryDB.import_run`` needs it: a
+    ``HistoryError`` names what is wrong (no run folder, a file that is not UTF-8 JSON with
+    the byte offset, a figure whose samples are not finite numbers)."""
+    where = folder.path if isinstance(folder, RunFolder) else folder
+    try:
+        if not isinstance(folder, RunFolder):
+            folder = RunFolder.open(folder)
+        info = folder.info(strict=True)
+        provenance = folder.provenance()
+        tests = folder.tests()
+        check_samples(tests, folder.path / RESULTS_FILE)
+    except (RunFolderError, HistoryError) as e:
+        raise HistoryError(f"cannot import {where}: {e}") from None
+    return folder, info, provenance, tests
 
-    def __init__(self, path: Path | str, *, timeout: float = 30.0) -> None:
+
+class HistoryDB:
+    """One history file. Use as a context manager, or call ``close()``.
+
+    ``readonly`` opens an existing file for reading only (a report's trend charts): nothing is
+    created, and the file is never written (SQLite may add its ``-wal``/``-shm`` companions
+    next to a WAL-mode file, as any reader does).
+    """
+
+    def __init__(self, path: Path | str, *, timeout: float = 30.0, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.readonly = readonly
+        if readonly:
+            self._open_readonly(timeout)
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -117,6 +146,33 @@ class HistoryDB:
                 self._db.close()
             raise HistoryError(f"{self.path} cannot be used as the history DB ({e}); pass --db PATH or set "
                                f"{HISTORY_ENV} to a history file, or move this file away to start a new one") from e
+
+    def _open_readonly(self, timeout: float) -> None:
+        if not self.path.is_file():
+            raise HistoryError(f"no history DB at {self.path}: pass the SQLite file a run wrote (its run.json "
+                               f"names it)")
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve()))
+        for mode in ("?mode=ro", "?mode=ro&immutable=1"):  # immutable: a file in a read-only directory
+            try:
+                self._db = sqlite3.connect(uri + mode, uri=True, timeout=timeout)
+                self._db.row_factory = sqlite3.Row
+                self._db.execute("SELECT run_id FROM runs LIMIT 1").fetchall()
+                self._db.execute("SELECT name FROM measurements LIMIT 1").fetchall()
+                return
+            except sqlite3.OperationalError as e:
+                if hasattr(self, "_db"):
+                    self._db.close()
+                    del self._db
+                if "no such table" in str(e):
+                    raise HistoryError(f"{self.path} is not a history DB (it has no runs or measurements table): "
+                                       f"pass the SQLite file a run wrote") from e
+                error = e
+            except sqlite3.DatabaseError as e:
+                if hasattr(self, "_db"):
+                    self._db.close()
+                raise HistoryError(f"{self.path} cannot be read as a history DB ({e}): pass the SQLite file a "
+                                   f"run wrote") from e
+        raise HistoryError(f"cannot open the history DB {self.path} for reading ({error})") from error
 
     def close(self) -> None:
         self._db.close()
@@ -192,18 +248,19 @@ class HistoryDB:
                              (finished or now_iso(), exitstatus, run_id))
 
     def import_run(self, folder: RunFolder | Path | str) -> str:
-        """Record everything a run folder holds (again: importing twice changes nothing)."""
-        if not isinstance(folder, RunFolder):
-            try:
-                folder = RunFolder.open(folder)
-            except RunFolderError as e:
-                raise HistoryError(f"cannot import {folder}: {e}") from e
-        info = folder.info()
+        """Record everything a run folder holds (again: importing twice changes nothing).
+
+        The folder is read and checked whole before anything is recorded: a ``run.json`` or
+        ``results.jsonl`` that is not UTF-8 JSON, or a figure whose samples are not all finite
+        numbers, is a ``HistoryError`` naming the file (and the test and figure) and the
+        history is left as it was.
+        """
+        folder, info, provenance, tests = read_run_folder(folder)
         run_id = info.get("run_id") or folder.path.name
         self.record_run({**info, "run_id": run_id}, run_dir=folder.path.resolve())
-        for board, data in folder.provenance().items():
+        for board, data in provenance.items():
             self.record_provenance(run_id, board, data)
-        for record in folder.tests():
+        for record in tests:
             if record.test_id:
                 self.record_test(run_id, record)
         return run_id
@@ -220,6 +277,8 @@ class HistoryDB:
         if not keys:
             raise HistoryError(f"run {run_id} recorded no board (no provenance and no test), so it cannot be "
                                f"a baseline: accept a run that ran tests on a board")
+        for board, _model, _runtime in keys:
+            self.check_samples(run_id, board)
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO baselines (board, model, runtime, run_id, accepted) VALUES (?, ?, ?, ?, ?)",
@@ -239,6 +298,15 @@ class HistoryDB:
     def boards(self, run_id: str) -> list[str]:
         """The boards a run recorded provenance or tests for."""
         return self._boards(run_id)
+
+    def check_samples(self, run_id: str, board: str) -> None:
+        """``HistoryError`` naming the test and figure of this run and board whose recorded samples
+        are not all finite numbers (a run imported by an older version, or an edited file)."""
+        for (test, name), m in self.measurements(run_id, board).items():
+            problem = _samples_problem(m["samples"])
+            if problem:
+                raise HistoryError(f"run {run_id} in {self.path}, board {board or '-'}, test {test}, figure {name}: "
+                                   f"{problem}; it cannot be a baseline")
 
     def provenance(self, run_id: str, board: str) -> dict:
         row = self._db.execute("SELECT data FROM provenance WHERE run_id = ? AND board = ?",
@@ -380,6 +448,36 @@ class Baseline:
         return list(values) if values else None
 
 
+def _samples_problem(samples) -> str | None:
+    """What is wrong with a figure's samples (not a list, or an entry that is not a finite
+    number), or None when they are fine."""
+    if samples is None:
+        return None
+    if not isinstance(samples, (list, tuple)):
+        return f"its samples are {_short(samples)}, not a list of numbers"
+    for i, x in enumerate(samples, 1):
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            return f"sample {i} of {len(samples)} is {_short(x)}, not a finite number"
+    return None
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_samples(tests: list[TestRecord], path: Path | str) -> None:
+    """``HistoryError`` naming ``path`` (the results file), the test and the figure of the first
+    figure whose samples are not all finite numbers: such a run can be neither recorded nor a
+    baseline (its figures could not be compared)."""
+    for record in tests:
+        for m in record.measurements:
+            problem = _samples_problem(m.samples)
+            if problem:
+                raise HistoryError(f"{path}: test {record.nodeid or record.test_id or '?'}, figure {m.name}: "
+                                   f"{problem} (the suite writes numbers: this file was edited or damaged)")
+
+
 def _pick_board(boards: list[str], board: str | None, where: str) -> str:
     if board in boards:
         return board
@@ -394,6 +492,7 @@ def _pick_board(boards: list[str], board: str | None, where: str) -> str:
 
 def _from_history(db: HistoryDB, run_id: str, board: str | None) -> Baseline:
     which = _pick_board(db.boards(run_id), board, f"baseline run {run_id}")
+    db.check_samples(run_id, which)
     found = db.measurements(run_id, which)
     measured = {key: m["samples"] for key, m in found.items()}
     nodeids = {t["test"]: t["nodeid"] for t in db.tests(run_id, which) if t["nodeid"]}
@@ -409,11 +508,12 @@ def _by_node_id_too(measured: dict, nodeids: dict) -> dict:
 
 
 def _from_folder(path: Path, board: str | None) -> Baseline:
-    folder = RunFolder.open(path.parent if path.name == RESULTS_FILE or path.name == RUN_FILE else path)
+    folder = RunFolder.open(path)
     tests = folder.tests()
     boards = sorted({t.board or "" for t in tests} | set(folder.provenance()))
     which = _pick_board(boards, board, f"baseline run folder {folder.path}")
     mine = [t for t in tests if (t.board or "") == which and t.test_id]
+    check_samples(mine, folder.path / RESULTS_FILE)
     measured = {(t.test_id, m.name): [float(x) for x in m.samples or []] for t in mine for m in t.measurements}
     nodeids = {t.test_id: t.nodeid for t in mine if t.nodeid}
     return Baseline(folder.run_id, which, str(folder.path), _by_node_id_too(measured, nodeids))

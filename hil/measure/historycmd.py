@@ -16,7 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hil.measure.compare import format_number
-from hil.measure.history import DEFAULT_HISTORY, HISTORY_ENV, HistoryDB, HistoryError, default_history_path
+from hil.measure.history import (DEFAULT_HISTORY, HISTORY_ENV, HistoryDB, HistoryError, default_history_path,
+                                 read_run_folder)
+from hil.measure.runfolder import RunFolderError
 
 DEFAULT_FIGURES = ("boot_to_shell_s", "text_decode_tokens_per_s")
 
@@ -68,13 +70,13 @@ def _with_trend(db: HistoryDB, rows: list[dict], figures: list[str], board, mode
 
 
 def _history_errors_exit_2(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """A ``HistoryError`` (no DB there, unknown run) is the user's to fix: its message and exit
-    status 2, not a traceback."""
+    """A ``HistoryError`` (no DB there, unknown run) or a ``RunFolderError`` (a damaged run
+    folder) is the user's to fix: its message and exit status 2, not a traceback."""
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
         try:
             return command(args)
-        except HistoryError as e:
+        except (HistoryError, RunFolderError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
     return run
@@ -118,9 +120,12 @@ def cmd_history(args) -> int:
 def cmd_baseline_accept(args) -> int:
     path = Path(args.run)
     db_path = Path(args.db) if args.db else default_history_path()
-    with (HistoryDB(db_path) if path.exists() else _open_existing(args.db)) as db:
-        if path.exists():
-            run_id = db.import_run(path.parent if path.is_file() else path)
+    # a folder (or its run.json / results.jsonl) is read and checked before the history is
+    # opened, so a damaged one leaves no trace in it, not even a new empty DB
+    folder = read_run_folder(path)[0] if path.exists() else None
+    with (HistoryDB(db_path) if folder is not None else _open_existing(args.db)) as db:
+        if folder is not None:
+            run_id = db.import_run(folder)
         else:
             run_id = args.run
         keys = db.accept_baseline(run_id)

@@ -13,11 +13,21 @@ A value inside its limits but within the marginal band next to a bound is *margi
 ``tolerance_pct`` (default 3 %) is how large a statistically significant change from the
 baseline must be to fail the test as a regression; ``better`` (higher/lower) says which
 way the figure improves when its limit does not (a lone lower bound means higher).
+
+Files are checked when loaded, each problem a ``LimitsError`` naming the file, the entry and
+the field: numbers are finite numbers (not ``.nan``, ``.inf`` or ``true``), ``min <= max``,
+marginal bounds lie between them, percentages are not negative. The figures the default file
+defines are the ones the suite gates; with ``UNGATED_FIGURES`` (measured, no default limit)
+they are the only names an override file may use, so a misspelt figure is an error that
+names the closest known one rather than a limit that silently gates nothing. Bounds that
+contradict each other only once entries are merged are an error of ``Limits.select``.
 """
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
+import math
 from pathlib import Path
 
 import attr
@@ -31,6 +41,12 @@ NUMBER_KEYS = ("min", "max", "published", "marginal_min", "marginal_max", "margi
 SPEC_KEYS = ("unit", "better", *NUMBER_KEYS)
 DEFAULT_MARGINAL_PCT = 5.0
 DEFAULT_TOLERANCE_PCT = 3.0
+# Figures the suite measures and checks by name (``.within(model_limits)``) without a default
+# limit: an override file may gate them. Every other name must be one the default file defines.
+UNGATED_FIGURES = frozenset({
+    "flash_and_boot_s",         # tests/test_boot.py: only when the run flashed
+    "deploy_throughput_mib_s",  # tests/test_deploy.py: depends on the lab's network
+})
 
 
 class LimitsError(ValueError):
@@ -87,7 +103,54 @@ class Limit:
         return f"{text} [{self.source}]"
 
 
-def _read(path: Path) -> list[dict]:
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)  # YAML true is a bool, bool an int
+
+
+def _bound_problems(spec: dict, origin=None) -> list[str]:
+    """What is inconsistent between the bounds of one figure's ``spec`` (None = absent).
+
+    ``origin`` maps each key of a merged spec to the entry it came from; a merged spec is
+    complete, so a marginal bound without its limit is a problem only there (an entry may
+    move the band of a bound an earlier entry set)."""
+    def field(key):
+        return f"{key} {spec[key]:g}" + (f" ({origin[key]})" if origin and key in origin else "")
+
+    def given(*keys):
+        return all(spec.get(k) is not None for k in keys)
+
+    problems = []
+    if given("min", "max") and spec["min"] > spec["max"]:
+        problems.append(f"{field('min')} is above {field('max')}")
+    for key in ("marginal_min", "marginal_max"):
+        if not given(key):
+            continue
+        if origin is not None and key == "marginal_min" and not given("min"):
+            problems.append(f"{field(key)} has no 'min' to mark the band above")
+        if origin is not None and key == "marginal_max" and not given("max"):
+            problems.append(f"{field(key)} has no 'max' to mark the band below")
+        if given("min") and spec[key] < spec["min"]:
+            problems.append(f"{field(key)} is below {field('min')}")
+        if given("max") and spec[key] > spec["max"]:
+            problems.append(f"{field(key)} is above {field('max')}")
+    if given("marginal_min", "marginal_max") and spec["marginal_min"] > spec["marginal_max"]:
+        problems.append(f"{field('marginal_min')} is above {field('marginal_max')}")
+    return problems
+
+
+def _unknown_figure(name: str, known) -> str:
+    """Why ``name`` is no figure, naming the closest one."""
+    base = name.split(".", 1)[0]
+    if base != name and base in known:
+        hint = f"figures per core or zone share the limit {base!r}"
+    else:
+        closest = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.0)
+        hint = f"did you mean {closest[0]!r}?" if closest else "no figures are known"
+    return f"unknown figure {name!r}: no test measures it ({hint})"
+
+
+def _read(path: Path, known=None) -> list[dict]:
+    """The entries of a limits file, checked; with ``known``, figure names must be among them."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
@@ -101,12 +164,19 @@ def _read(path: Path) -> list[dict]:
         where = f"{path}, entry {i + 1}"
         if not isinstance(entry, dict):
             raise LimitsError(f"{where}: an entry is a mapping of match + figures")
-        unknown = set(entry.get("match") or {}) - set(MATCH_KEYS)
+        match = entry.get("match") or {}
+        if not isinstance(match, dict):
+            raise LimitsError(f"{where}: match must be a mapping of {', '.join(MATCH_KEYS)} to globs, got {match!r}")
+        unknown = set(match) - set(MATCH_KEYS)
         if unknown:
             raise LimitsError(f"{where}: unknown match keys {sorted(unknown)} (use {', '.join(MATCH_KEYS)})")
         for name, spec in entry.items():
             if name == "match":
                 continue
+            if not isinstance(name, str):
+                raise LimitsError(f"{where}: a figure name must be text, got {name!r}")
+            if known is not None and name not in known:
+                raise LimitsError(f"{where}: {_unknown_figure(name, known)}")
             if not isinstance(spec, dict) or not ({"min", "max"} & set(spec)):
                 raise LimitsError(f"{where}: figure {name!r} needs 'min' and/or 'max'")
             unknown = set(spec) - set(SPEC_KEYS)
@@ -114,11 +184,31 @@ def _read(path: Path) -> list[dict]:
                 raise LimitsError(f"{where}: figure {name!r} has unknown keys {sorted(unknown)} "
                                   f"(use {', '.join(SPEC_KEYS)})")
             for key in NUMBER_KEYS:
-                if spec.get(key) is not None and not isinstance(spec[key], (int, float)):
-                    raise LimitsError(f"{where}: {name}.{key} must be a number, got {spec[key]!r}")
+                value = spec.get(key)
+                if value is None:
+                    continue
+                if not _is_number(value):
+                    raise LimitsError(f"{where}: {name}.{key} must be a number, got {value!r}")
+                if not math.isfinite(value):
+                    raise LimitsError(f"{where}: {name}.{key} must be a finite number, got {value!r}")
+            for key in ("marginal_pct", "tolerance_pct"):
+                if spec.get(key) is not None and spec[key] < 0:
+                    raise LimitsError(f"{where}: {name}.{key} must not be negative, got {spec[key]:g}")
+            if spec.get("marginal_pct") is not None and spec["marginal_pct"] >= 100:
+                raise LimitsError(f"{where}: {name}.marginal_pct must be below 100, got {spec['marginal_pct']:g}")
+            if spec.get("unit") is not None and not isinstance(spec["unit"], str):
+                raise LimitsError(f"{where}: {name}.unit must be text, got {spec['unit']!r}")
             if spec.get("better") not in (None, "higher", "lower"):
                 raise LimitsError(f"{where}: {name}.better must be 'higher' or 'lower', got {spec['better']!r}")
+            problems = _bound_problems(spec)
+            if problems:
+                raise LimitsError(f"{where}: {name}: " + "; ".join(problems))
     return entries
+
+
+def figure_names(path: Path | str = DEFAULT_FILE) -> frozenset[str]:
+    """The figures a limits file defines (of the default file: the figures the suite gates)."""
+    return frozenset(name for entry in _read(Path(path)) for name in entry if name != "match")
 
 
 @attr.s
@@ -126,24 +216,39 @@ class Limits:
     """The merged entries of the default file and any override files."""
 
     entries = attr.ib(factory=list)  # (source, entry)
+    known = attr.ib(default=frozenset())  # the figure names override entries may use
 
     @classmethod
     def load(cls, *overrides: Path | str, default: Path = DEFAULT_FILE) -> "Limits":
-        entries = []
-        for path in (default, *overrides):
-            for i, entry in enumerate(_read(Path(path))):
-                entries.append((f"{Path(path).name}#{i + 1}", entry))
-        return cls(entries)
+        """The default file's entries, then each override's; an override may only name the
+        default file's figures and ``UNGATED_FIGURES``."""
+        defaults = _read(Path(default))
+        known = frozenset(n for entry in defaults for n in entry if n != "match") | UNGATED_FIGURES
+        entries = [(f"{Path(default).name}#{i + 1}", entry) for i, entry in enumerate(defaults)]
+        for path in overrides:
+            entries += [(f"{Path(path).name}#{i + 1}", entry) for i, entry in enumerate(_read(Path(path), known))]
+        return cls(entries, known)
 
     def select(self, *, board: str = "", model: str = "", runtime: str = "") -> dict[str, Limit]:
-        """Every figure's limit for this board, model and runtime (later entries win)."""
+        """Every figure's limit for this board, model and runtime (later entries win).
+
+        Raises LimitsError if the merged bounds of a figure contradict each other (an override's
+        ``min`` above the default ``max``), naming the entries each bound came from."""
         keys = {"board": board, "model": model, "runtime": runtime}
         specs: dict[str, dict] = {}
+        origins: dict[str, dict] = {}
         for source, entry in self.entries:
             match = entry.get("match") or {}
             if not all(fnmatch.fnmatchcase(keys[k], str(pattern)) for k, pattern in match.items()):
                 continue
             for name, spec in entry.items():
                 if name != "match":
-                    specs.setdefault(name, {}).update({k: spec[k] for k in SPEC_KEYS if k in spec}, source=source)
+                    given = {k: spec[k] for k in SPEC_KEYS if k in spec}
+                    specs.setdefault(name, {}).update(given, source=source)
+                    origins.setdefault(name, {}).update(dict.fromkeys(given, source))
+        for name, spec in specs.items():
+            problems = _bound_problems(spec, origins[name])
+            if problems:
+                raise LimitsError(f"limits for {name} (board {board!r}, model {model!r}, runtime {runtime!r}) "
+                                  "contradict each other once merged: " + "; ".join(problems))
         return {name: Limit(name=name, **spec) for name, spec in specs.items()}

@@ -14,6 +14,9 @@ The log may be a serial capture (CRLF, ANSI codes, shell prompts, echoed command
 demo's answer text (``robot: ...``) and ``I RKNN:`` / ``E RKNN:`` lines interleaved; a log
 line is found wherever its ``X rkllm: `` / ``X RKNN: `` marker starts on a line.
 
+``hil parse rkllm-log FILE`` reads the file in chunks (``iter_lines``), so a capture of any
+size is parsed in bounded memory, and warns on stderr when nothing in it is an RKLLM log.
+
 Memory is reported in MiB. The runtime measures VmHWM (``RKLLMPerfStat.memory_usage_mb``, a
 kernel figure in KiB): its "GB" is KiB / 1024², i.e. GiB, and its "MB" is MiB, so GB is
 multiplied by 1024 and MB taken as is.
@@ -21,9 +24,12 @@ multiplied by 1024 and MB taken as is.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import sys
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 
 from hil.rockchip.text import clean_lines
 
@@ -90,6 +96,17 @@ def _new_run() -> dict:
 def parse(text: str) -> dict:
     """The facts of an RKLLM log: see ``KEYS``; absent values are None, ``runs`` has one dict
     (``RUN_KEYS``) per performance table. Header fields keep their first value in the log."""
+    return parse_lines(clean_lines(text))
+
+
+def parse_lines(lines: Iterable[str]) -> dict:
+    """``parse`` of a log given as its clean lines (``clean_lines`` or ``iter_lines``), which may
+    be an iterator: they are consumed one at a time."""
+    return _parse(lines)[0]
+
+
+def _parse(lines: Iterable[str]) -> tuple[dict, bool]:
+    """``(parse_lines result, whether any line looked like an RKLLM/RKNN runtime log line)``."""
     out: dict = dict.fromkeys(KEYS)
     out.update(runs=[], warnings=[], errors=[])
     run: dict | None = None
@@ -99,8 +116,11 @@ def parse(text: str) -> dict:
         if out[key] is None:
             out[key] = value
 
-    for line in clean_lines(text):
+    recognized = False
+    for line in lines:
         before, level, source, body = split_marker(line)
+        if not recognized and (level is not None or "rkllm" in line.lower()):
+            recognized = True
         if level is not None:
             logged = line[len(before):]
             if level == "W":
@@ -149,19 +169,84 @@ def parse(text: str) -> dict:
             run[f"{stage}_tokens_per_s"] = _num(m[5])
         elif (m := _MEMORY.match(body)) and run is not None:
             memory_unit = m[1]
-    return out
+    recognized = recognized or any(out[k] is not None for k in KEYS if k not in ("runs", "warnings", "errors"))
+    return out, recognized or bool(out["runs"])
+
+
+CHUNK = 256 << 10  # bytes read at a time
+MAX_PENDING = 2 << 20  # characters held waiting for a line end before a line is cut anyway
+_OSC = "\x1b]"  # the one escape sequence (hil.rockchip.text) that may span a line end
+
+
+def iter_lines(stream: BinaryIO, chunk: int = CHUNK) -> Iterator[str]:
+    """The lines ``clean_lines(stream.read().decode("utf-8", errors="replace"))`` would give,
+    read ``chunk`` bytes at a time so that memory stays bounded whatever the stream's size.
+
+    Text is handed to ``clean_lines`` up to a line end (``\\n``) at which no escape sequence is
+    open, so the lines are the same as from the whole text; only a line longer than
+    ``MAX_PENDING`` characters is cut (at a lone CR if it has one, else anywhere).
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    while data := stream.read(chunk):
+        pending += decoder.decode(data)
+        cut, whole = _cut(pending)
+        if cut:
+            lines = clean_lines(pending[:cut])
+            if whole:
+                lines.pop()  # the empty rest after the last line end: the next line starts after it
+            yield from lines
+            pending = pending[cut:]
+    yield from clean_lines(pending + decoder.decode(b"", final=True))
+
+
+def _cut(text: str) -> tuple[int, bool]:
+    """``(position, at a line end)`` up to which ``text`` can be cleaned on its own: after its
+    last ``\\n`` outside an escape sequence, or 0 when there is none (yet). Past ``MAX_PENDING``
+    characters, after the last line end of any kind, or at the end."""
+    cut = text.rfind("\n") + 1
+    while (osc := text.rfind(_OSC, 0, cut)) >= 0 and not any(c in text[osc + 2: cut] for c in "\x07\x1b"):
+        cut = text.rfind("\n", 0, osc) + 1  # an OSC string still open at the cut may end later
+    if cut or len(text) <= MAX_PENDING:
+        return cut, True
+    cut = max(text.rfind("\r", 0, len(text) - 1) + 1, text.rfind("\n") + 1)
+    return (cut, True) if cut else (len(text), False)
 
 
 def main(path: str) -> int:
-    """``hil parse rkllm-log FILE``: print the parsed log as one JSON object (``-`` = stdin)."""
+    """``hil parse rkllm-log FILE``: print the parsed log as one JSON object (``-`` = stdin).
+
+    The file is read in chunks. When no line of it looks like an RKLLM runtime log, a warning
+    on stderr says so (and what was looked for); the JSON, all empty, is printed all the same.
+    """
+    name = "stdin" if path == "-" else path
+    counts = {"lines": 0, "undecodable": 0}
+
+    def counted(lines: Iterable[str]) -> Iterator[str]:
+        for line in lines:
+            counts["lines"] += 1
+            counts["undecodable"] += line.count("\ufffd")
+            yield line
+
     try:
         if path == "-":
-            data = sys.stdin.buffer.read()
+            out, recognized = _parse(counted(iter_lines(sys.stdin.buffer)))
         else:
             with open(path, "rb") as f:
-                data = f.read()
+                out, recognized = _parse(counted(iter_lines(f)))
     except OSError as e:
         print(f"error: cannot read {path}: {e.strerror or e}", file=sys.stderr)
         return 2
-    print(json.dumps(parse(data.decode("utf-8", errors="replace")), indent=2))
+    if not recognized:
+        what = ("it is empty" if counts["lines"] <= 1 and not counts["undecodable"] else
+                f"none of its {counts['lines']} lines has " + ", ".join((
+                    "an 'I/W/E rkllm:' or 'I/W/E RKNN:' log line",
+                    "an 'rkllm-runtime version:' line",
+                    "a performance table ('Stage  Total Time (ms)  Tokens ...')",
+                    "or any mention of rkllm")))
+        binary = (f"; {counts['undecodable']} of its bytes are not UTF-8 text (a binary file?)"
+                  if counts["undecodable"] else "")
+        print(f"warning: {name} does not look like an RKLLM runtime log: {what}{binary}; every value in the "
+              f"JSON is empty", file=sys.stderr)
+    print(json.dumps(out, indent=2))
     return 0

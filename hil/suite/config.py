@@ -14,6 +14,7 @@ from pathlib import Path
 import attr
 
 from hil.kit import bundle, images, pictures
+from hil.measure import history as historymod
 from hil.measure.limits import Limits, LimitsError
 from hil.paths import twin_models_dir
 from hil.suite.env import LabEnv
@@ -21,6 +22,7 @@ from hil.suite.env import LabEnv
 DEFAULT_MODEL = "qwen2-vl-2b-w4a16-rk3576"
 DEFAULT_REPEAT = 5
 DEFAULT_RESULTS = "results"
+DEFAULT_TEST_TIMEOUT = 1800.0
 HISTORY_ENV = "HIL_HISTORY"
 
 
@@ -43,6 +45,7 @@ class SuiteConfig:
     results_dir = attr.ib(default=Path(DEFAULT_RESULTS))
     history_path = attr.ib(default=None)  # Path, or None for no history
     place = attr.ib(default=None)  # the labgrid place this process drives, when known
+    test_timeout = attr.ib(default=DEFAULT_TEST_TIMEOUT)  # s: each test's deadline, fixtures included
 
     @property
     def board(self) -> str:
@@ -75,11 +78,51 @@ class SuiteConfig:
         return attr.evolve(self, place=place) if place else self
 
 
+# What the suite's fixtures ask the target for; one name of each group must be in the env.
+REQUIRED_DRIVERS = (
+    (("RK3576Strategy",), "the boot state machine (power, console, U-Boot, shell)"),
+    (("ParamikoSSHDriver",), "commands, deploys and the demos over SSH"),
+    (("NPUDriver",), "the NPU tests and the frequency lock"),
+    (("RKLLMDemoDriver",), "the inference tests"),
+)
+FLASH_DRIVERS = ("TwinFlashDriver", "RKDeveloptoolDriver", "UpgradeToolDriver")
+
+
+def check_drivers(env: LabEnv, flashing: bool) -> None:
+    """Every driver the suite needs is in the env, before a bench starts or a place is acquired."""
+    names = set(env.driver_names)
+    needed = list(REQUIRED_DRIVERS)
+    if flashing:
+        needed.append((FLASH_DRIVERS, "flashing --image (or pass --no-flash)"))
+    missing = [f"{' or '.join(group)} ({why})" for group, why in needed if not names & set(group)]
+    if missing:
+        raise ConfigError(f"{env.path}: targets.main.drivers lacks {'; '.join(missing)}: add it, as in "
+                          "env/rk3576.yaml")
+
+
+def check_baseline(spec: str, history: Path | None, board: str, model: str, runtime: str) -> None:
+    """``--baseline`` names a run that can be read, before the lab is touched."""
+    try:
+        historymod.load_baseline(spec, history=history if history is None or history.exists() else None,
+                                 board=board, model=model, runtime=runtime)
+    except historymod.HistoryError as e:
+        raise ConfigError(f"--baseline {spec}: {e}") from None
+
+
 def history_path(option: str | None, results_dir: Path) -> Path | None:
     value = option or os.environ.get(HISTORY_ENV)
     if value and value.lower() == "none":
         return None
     return Path(value) if value else Path(results_dir) / "history.sqlite"
+
+
+def test_deadline(option: float | None, env: LabEnv) -> float:
+    """``--test-timeout``, else the env's target option ``test_timeout``, else the default."""
+    value, where = (option, "--test-timeout") if option is not None else (
+        env.target_options.get("test_timeout", DEFAULT_TEST_TIMEOUT), f"test_timeout in {env.path}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ConfigError(f"{where} must be a number of seconds above 0, got {value!r}")
+    return float(value)
 
 
 def resolve(options, env: LabEnv, place: str | None = None) -> SuiteConfig:
@@ -98,6 +141,7 @@ def resolve(options, env: LabEnv, place: str | None = None) -> SuiteConfig:
     except images.ManifestError as e:
         raise ConfigError(f"--image: {e}") from e
 
+    check_drivers(env, flashing=image_file is not None)
     if options.models_dir:
         models_dir = Path(os.path.expanduser(str(options.models_dir)))
     elif env.models_dir is not None:
@@ -119,7 +163,15 @@ def resolve(options, env: LabEnv, place: str | None = None) -> SuiteConfig:
     except LimitsError as e:
         raise ConfigError(f"--limits: {e}") from e
     results_dir = Path(options.results)
+    try:  # entries that contradict each other only once merged for this board, model and runtime
+        limits.select(board=env.board_type, model=model.name, runtime=kit.runtime.rkllm_runtime)
+    except LimitsError as e:
+        raise ConfigError(f"--limits: {e}") from e
+    if options.baseline and not env.is_farm:  # a farm's boards are known only once their places are
+        check_baseline(options.baseline, history_path(options.history, results_dir), env.board_id(place),
+                       model.name, kit.runtime.rkllm_runtime)
     return SuiteConfig(env=env, image=image, image_file=image_file, kit=kit, model=model, limits=limits,
                        limits_files=list(options.limits), pictures=pictures.load(), repeat=options.repeat,
                        baseline=options.baseline, results_dir=results_dir,
-                       history_path=history_path(options.history, results_dir), place=place)
+                       history_path=history_path(options.history, results_dir), place=place,
+                       test_timeout=test_deadline(getattr(options, "test_timeout", None), env))

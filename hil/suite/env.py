@@ -60,6 +60,13 @@ class LabEnv:
         return options if isinstance(options, dict) else {}
 
     @property
+    def driver_names(self) -> list[str]:
+        """The main target's drivers as written (labgrid takes a mapping or a list of mappings)."""
+        drivers = self.main.get("drivers") or {}
+        items = drivers if isinstance(drivers, list) else [drivers]
+        return [name for item in items if isinstance(item, dict) for name in item]
+
+    @property
     def place(self) -> str | Template | None:
         """The main target's RemotePlace name as written: a str, a ``!template`` or None."""
         resources = self.main.get("resources") or {}

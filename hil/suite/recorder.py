@@ -133,7 +133,7 @@ class RunRecorder:
             "model": suite_config.model.name, "repeat": suite_config.repeat, "baseline": suite_config.baseline,
             "limits": list(suite_config.limits_files)}}
         self.history_file = suite_config.history_path
-        info["history"] = str(self.history_file) if self.history_file else None
+        info["history"] = str(self.history_file.resolve()) if self.history_file else None
         self.folder = RunFolder.create(suite_config.results_dir, **info)
         self.run_id = self.folder.run_id
         self.history = None
@@ -142,6 +142,7 @@ class RunRecorder:
             self.history.record_run(self.folder.info() | {"run_dir": str(self.folder.path.resolve())})
         self._phases: dict[tuple, dict] = {}
         self._provenance: dict[str, dict] = {}
+        self._lab_faults: dict[str, str] = {}
 
     def provenance(self, board: str, data: dict) -> None:
         known = self._provenance.setdefault(board, {})
@@ -154,6 +155,9 @@ class RunRecorder:
             self.history.record_provenance(self.run_id, board, new)
 
     def lab_fault(self, board: str, message: str) -> None:
+        if self._lab_faults.get(board) == message:
+            return
+        self._lab_faults[board] = message
         fault = LabFaultRecord(board=board, message=message, finished=now_iso())
         self.folder.append(fault.to_dict())
         if self.history is not None:
@@ -165,6 +169,8 @@ class RunRecorder:
         board = hil.get("board") or self.suite.board_id
         if hil.get("provenance"):
             self.provenance(board, hil["provenance"])
+        if hil.get("lab_fault"):
+            self.lab_fault(board, hil["lab_fault"])
         key = (hil.get("test") or report.nodeid, board)
         phases = self._phases.setdefault(key, {})
         phases[report.when] = report

@@ -2,7 +2,8 @@
 
 Paths (board N counts from 1):
   GET  /outlet/N                 -> "1" or "0"          (labgrid simplerest/rest get)
-  GET  /outlet/N/V               switch outlet to V      (labgrid simplerest set)
+  GET  /outlet/N/V               switch outlet to V      (labgrid simplerest set; the pdu-hang fault
+                                 holds the request unanswered, as a hung PDU does)
   PUT  /outlet/N   body 1|0      switch outlet           (labgrid rest set)
   GET  /maskrom/N, PUT /maskrom/N body 1|0               (labgrid HttpDigitalOutputDriver)
   GET  /usb/N                    rockusb device: present, mode (Maskrom/Loader), vid, pid
@@ -10,6 +11,8 @@ Paths (board N counts from 1):
   PUT  /usb/N/image[?wipe_userdata=1]   write an image (wl 0); only in loader mode
   POST /usb/N/reset              leave the loader and boot (rd)
   GET  /fault/N, PUT /fault/N/NAME body VALUE, DELETE /fault/N[/NAME]
+                                 VALUE of the kind the fault takes (hil.twin.board.FAULT_ARGUMENTS),
+                                 else 400 saying what it takes; an unknown fault is 409
   GET  /boards, /board/N, /hostkey, /health
 Errors answer 4xx with a one-line text that names the cause and what to do.
 """
@@ -29,6 +32,7 @@ from hil.twin.firmware import FirmwareError
 
 log = logging.getLogger("hil.twin.api")
 MAX_IMAGE = 512 * 1024 * 1024
+PDU_HANG_SECONDS = 600.0  # how long the pdu-hang fault holds a request (bounded: the bench must still stop)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -107,7 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
             case "GET", ["fault", n]:
                 self._reply(200, self._board(n).faults)
             case "PUT", ["fault", n, name]:
-                self._board(n).set_fault(name, self._body().decode().strip() or "1")
+                # the board checks the value (400 with what the fault takes when it is of the wrong kind)
+                self._board(n).set_fault(name, self._body().decode(errors="replace").strip() or None)
                 self._reply(200, self._board(n).faults)
             case "DELETE", ["fault", n]:
                 self._board(n).clear_fault()
@@ -119,6 +124,10 @@ class _Handler(BaseHTTPRequestHandler):
                 raise LookupError(f"no such endpoint: {method} /{'/'.join(parts)}")
 
     def _set_power(self, board: VirtualBoard, value: str) -> None:
+        if "pdu-hang" in board.faults:  # a PDU that took the request and hangs: no answer, power unchanged
+            self.server.hung.wait(PDU_HANG_SECONDS)
+            self.close_connection = True
+            return
         board.set_power(_bit(value))
         self._reply(200, "1" if board.power else "0")
 
@@ -167,6 +176,11 @@ class BenchHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], boards: dict[int, VirtualBoard], host_key: str) -> None:
         super().__init__(address, _Handler)
         self.boards, self.host_key = boards, host_key
+        self.hung = threading.Event()  # set at shutdown: releases requests held by the pdu-hang fault
+
+    def shutdown(self) -> None:
+        self.hung.set()
+        super().shutdown()
 
     def serve_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)

@@ -77,6 +77,7 @@ class BenchConfig:
     timescale = attr.ib(default=1.0, converter=float)
     image = attr.ib(default=DEFAULT_IMAGE)
     reflash = attr.ib(default=False)
+    owner = attr.ib(default=None)  # pid of the run that started the bench: it stops when that run is gone
     state_dir = attr.ib(factory=bench_dir, converter=Path)
     images_dir = attr.ib(factory=lambda: twin_dir() / "images", converter=Path)
 
@@ -125,6 +126,8 @@ def serve(config: BenchConfig) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server.serve_in_thread()
+    if config.owner:
+        threading.Thread(target=_watch_owner, args=(config.owner, stop), daemon=True, name="owner-watch").start()
     coordinator = f"{config.host}:{coordinator_port(config.base_port)}"
     lab = LabServices(config.state_dir / "lab", coordinator, {
         n: board_resources(config.url, config.host, ports(config.base_port, n), n, ROOT_PASSWORD) for n in boards})
@@ -138,7 +141,7 @@ def serve(config: BenchConfig) -> None:
     state = {"pid": os.getpid(), "url": config.url, "host": config.host, "base_port": config.base_port,
              "coordinator": coordinator, "places": [place_name(n) for n in boards],
              "boards": {n: ports(config.base_port, n) for n in boards}, "timescale": config.timescale,
-             "host_key": host_key}
+             "host_key": host_key, "owner": config.owner}
     (config.state_dir / "state.json").write_text(json.dumps(state, indent=2) + "\n")
     log.info("bench ready at %s with %d board(s)", config.url, len(boards))
     try:
@@ -149,6 +152,22 @@ def serve(config: BenchConfig) -> None:
         for board in boards.values():
             board.close()
         (config.state_dir / "state.json").unlink(missing_ok=True)
+
+
+OWNER_POLL = 1.0
+
+
+def _watch_owner(owner: int, stop: threading.Event) -> None:
+    """Stop the bench once the run that started it is gone (killed with -9: nothing else will)."""
+    while not stop.wait(OWNER_POLL):
+        if not _alive(owner):
+            log.warning("the run that started this bench (pid %d) is gone: stopping", owner)
+            stop.set()
+
+
+def orphaned(state: dict) -> bool:
+    """A bench whose starting run is gone (it stops itself within a second; this says so sooner)."""
+    return bool(state.get("owner")) and not _alive(state["owner"])
 
 
 def _alive(pid: int) -> bool:
@@ -189,7 +208,8 @@ def up(config: BenchConfig) -> dict:
     config.state_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "hil.twin.bench", "--boards", str(config.boards), "--base-port",
            str(config.base_port), "--host", config.host, "--timescale", str(config.timescale),
-           "--image", config.image, "--state-dir", str(config.state_dir)] + (["--reflash"] if config.reflash else [])
+           "--image", config.image, "--state-dir", str(config.state_dir)] + (["--reflash"] if config.reflash else []) \
+        + (["--owner", str(config.owner)] if config.owner else [])
     log_path = config.state_dir / "bench.log"
     with open(log_path, "ab") as logf:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
@@ -262,11 +282,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--timescale", type=float, default=1.0)
     p.add_argument("--image", default=DEFAULT_IMAGE)
     p.add_argument("--reflash", action="store_true")
+    p.add_argument("--owner", type=int, default=None, help="stop when this process is gone")
     p.add_argument("--state-dir", type=Path, default=None)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = BenchConfig(boards=a.boards, base_port=a.base_port, host=a.host, timescale=a.timescale,
-                         image=a.image, reflash=a.reflash, state_dir=a.state_dir or bench_dir())
+                         image=a.image, reflash=a.reflash, owner=a.owner, state_dir=a.state_dir or bench_dir())
     try:
         serve(config)
     except (BenchError, LabError) as e:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -25,15 +27,65 @@ from hil.twin.console import ConsoleServer
 log = logging.getLogger("hil.twin.board")
 
 # What the bench can switch on at run time. Guest faults are passed to the guest agent.
-HOST_FAULTS = {"boot-hang", "serial-garbage", "spontaneous-reboot"}
+HOST_FAULTS = {"boot-hang", "serial-garbage", "spontaneous-reboot", "pdu-hang"}
 GUEST_FAULTS = {"kernel-panic", "ssh-down", "decode-slow", "oom-kill", "userdata-full", "thermal-throttle"}
 FAULTS = HOST_FAULTS | GUEST_FAULTS
+# What each fault's argument is: None for an on/off fault (no argument, or 1), else
+# (what it is, lowest, highest, whether the lowest itself is allowed) for a plain decimal number.
+# Checked when a fault is set, so a value that power-on, the console or the guest could not
+# use is refused then, not stored.
+FAULT_ARGUMENTS: dict[str, tuple[str, float, float, bool] | None] = {
+    "boot-hang": None,
+    "pdu-hang": None,  # the outlet accepts the connection and never answers (see hil/twin/api.py)
+    "kernel-panic": None,
+    "ssh-down": None,
+    "oom-kill": None,
+    "userdata-full": None,
+    "thermal-throttle": None,
+    "serial-garbage": ("a percent of console output chunks that get line noise: a number above 0, at most 100 "
+                       "(1 stands for the default, 30)", 0.0, 100.0, False),
+    "spontaneous-reboot": ("the seconds from power-on to the reset: a number above 0, at most a year "
+                           "(1 when left out)", 0.0, 365 * 86400.0, False),
+    "decode-slow": ("a percent by which decoding slows down: a number from 0 to 100 (above 95 counts as 95)",
+                    0.0, 100.0, True),
+}
 USERDATA_SIZE = 512 * 1024 * 1024
 RKUSB_ID = {"vid": "0x2207", "pid": "0x350e"}
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 class BoardError(RuntimeError):
     """A request the board cannot honour in its present state; the message says why."""
+
+
+class FaultArgumentError(ValueError):
+    """A fault's argument of the wrong kind; the message says what the fault takes."""
+
+
+def fault_takes(name: str) -> str:
+    """What ``name``'s argument is, for messages and help."""
+    spec = FAULT_ARGUMENTS.get(name)
+    return "no argument (or 1): it is on or off" if spec is None else spec[0]
+
+
+def check_fault_value(name: str, value: str | None) -> str:
+    """``value`` (text; None or empty for none given) as fault ``name`` stores it, or
+    ``FaultArgumentError`` saying what the fault takes; ``BoardError`` for an unknown fault."""
+    if name not in FAULTS:
+        raise BoardError(f"unknown fault {name!r}; known faults: {', '.join(sorted(FAULTS))}")
+    text = "1" if value is None or not str(value).strip() else str(value).strip()
+    spec = FAULT_ARGUMENTS[name]
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    if spec is None:
+        if text != "1":
+            raise FaultArgumentError(f"fault {name} takes {fault_takes(name)}, not {shown!r}")
+        return text
+    what, low, high, low_allowed = spec
+    # a plain decimal only (no sign, exponent, inf or nan): the guest's shell reads it too
+    number = float(text) if _DECIMAL.fullmatch(text) else math.nan
+    if not (low <= number <= high) or (number == low and not low_allowed):
+        raise FaultArgumentError(f"fault {name} takes {what}; not {shown!r}")
+    return text
 
 
 class VirtualBoard:
@@ -57,6 +109,10 @@ class VirtualBoard:
         self.mode = "off"  # off | booting | running | maskrom | loader
         self.loader_ready = False  # maskrom needs the loader downloaded (db) before writes
         self.faults: dict[str, str] = {}
+        # Guest faults cleared while the guest could not be told (off, booting): told at its
+        # next "hello". userdata-full leaves its fill file on the eMMC, so a lost clear would
+        # keep /userdata full at every later boot.
+        self._pending_clears: set[str] = set()
         self.boots = 0
         self._reboot_timer: threading.Timer | None = None
         self._loader_requested = -1  # generation whose guest asked for "reboot loader"
@@ -245,6 +301,9 @@ class VirtualBoard:
                 return
             if msg == "hello":
                 self.mode = "running"
+                for name in sorted(self._pending_clears):
+                    self._send_ctl(f"clear {name}")
+                self._pending_clears.clear()
                 for name, value in self.faults.items():
                     if name in GUEST_FAULTS and name != "kernel-panic":
                         self._send_ctl(f"fault {name} {value}")
@@ -290,19 +349,24 @@ class VirtualBoard:
             except OSError:
                 pass
 
-    def _send_ctl(self, line: str) -> None:
+    def _send_ctl(self, line: str) -> bool:
+        """Send a line to the guest agent; False when there is no channel or it failed."""
         if self._ctl is not None:
             try:
                 self._ctl.sendall(line.encode() + b"\n")
+                return True
             except OSError:
                 pass
+        return False
 
     # -- faults ---------------------------------------------------------------------------
-    def set_fault(self, name: str, value: str = "1") -> None:
-        if name not in FAULTS:
-            raise BoardError(f"unknown fault {name!r}; known faults: {', '.join(sorted(FAULTS))}")
+    def set_fault(self, name: str, value: str | None = "1") -> None:
+        """Switch fault ``name`` on. ``value`` is checked first (``check_fault_value``): one of
+        the wrong kind raises ``FaultArgumentError`` and changes nothing."""
+        value = check_fault_value(name, value)
         with self._lock:
             self.faults[name] = value
+            self._pending_clears.discard(name)
             if name == "serial-garbage":  # value: percent of output chunks that get line noise
                 self.console.garbage_rate = min(100.0, max(1.0, float(value if value != "1" else 30))) / 100
             elif name == "spontaneous-reboot" and self.mode in ("booting", "running"):
@@ -313,16 +377,25 @@ class VirtualBoard:
                 del self.faults[name]  # a panic happens once; the next power cycle recovers
 
     def clear_fault(self, name: str | None = None) -> None:
+        """Clear fault ``name``, or every fault. A guest fault cleared while the guest cannot
+        hear it (the board off or still booting) is cleared again at its next ``hello``: a
+        clear is never lost, and what a fault left on the eMMC (userdata-full's fill file)
+        goes at the next power-on."""
+        if name is not None and name not in FAULTS:
+            raise BoardError(f"unknown fault {name!r}; known faults: {', '.join(sorted(FAULTS))}")
         with self._lock:
             names = [name] if name else list(self.faults)
+            if not name:
+                names += sorted({"userdata-full"} - set(names))  # it outlives a power cycle: always clear it
+            running = self.mode == "running"
             for n in names:
                 self.faults.pop(n, None)
                 if n == "serial-garbage":
                     self.console.garbage_rate = 0.0
                 if n == "spontaneous-reboot" and self._reboot_timer:
                     self._reboot_timer.cancel()
-                if n in GUEST_FAULTS:
-                    self._send_ctl(f"clear {n}")
+                if n in GUEST_FAULTS and not (self._send_ctl(f"clear {n}") and running):
+                    self._pending_clears.add(n)
 
     # -- status ---------------------------------------------------------------------------
     def usb(self) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -82,12 +83,32 @@ def suite_command(env_file: Path, out: Path, history: Path, *args: str) -> list[
             "-p", "no:cacheprovider", "-q", "-rfEs", *args]
 
 
+def finished_tests(out: Path) -> list[str]:
+    """The node ids a running suite has finished so far (its run folder, as it is written)."""
+    results = out / "results" / "latest" / "results.jsonl"
+    try:
+        lines = results.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("type") == "test":
+            found.append(record["nodeid"])
+    return found
+
+
 @pytest.fixture(scope="session")
 def run_suite(tmp_path_factory, history_db):
     """Factory: run ``pytest --lg-env ENV tests ARGS`` against a started bench."""
 
-    def run(bench, *args: str, board: int = 1, timeout: float = SUITE_TIMEOUT, env_edits=()) -> SuiteRun:
-        """``env_edits``: (old, new) texts replaced in the env file, each of which must be there."""
+    def run(bench, *args: str, board: int = 1, timeout: float = SUITE_TIMEOUT, env_edits=(),
+            during=None, junit: bool = True) -> SuiteRun:
+        """``env_edits``: (old, new) texts replaced in the env file, each of which must be there.
+        ``during(proc, out)``: called while the suite runs until it returns True (it acted)."""
         out = tmp_path_factory.mktemp("suite")
         env_file = bench.env_file(out, board)
         text = env_file.read_text()
@@ -95,15 +116,32 @@ def run_suite(tmp_path_factory, history_db):
             assert old in text, f"{old!r} is not in the env file"
             text = text.replace(old, new)
         env_file.write_text(text)
-        junit = out / "junit.xml"
+        junit_file = out / "junit.xml"
         cmd = suite_command(env_file, out, history_db, *args)
         env = {**os.environ, "HIL_BENCH_DIR": str(bench.config.state_dir)}
         start = time.monotonic()
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        with open(out / "output.log", "w+") as log:
+            proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, text=True)
+            try:
+                acted = during is None
+                while proc.poll() is None:
+                    if time.monotonic() - start > timeout:
+                        raise AssertionError(f"the suite did not end within {timeout} s")
+                    if not acted:
+                        acted = bool(during(proc, out))
+                    time.sleep(0.2)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=30)
+            log.seek(0)
+            output = log.read()
         result = SuiteRun(returncode=proc.returncode, seconds=time.monotonic() - start,
-                          output=proc.stdout + proc.stderr, junit=junit, folder=out)
-        assert junit.exists(), f"the suite wrote no JUnit file (exit {proc.returncode}):\n{result.output[-4000:]}"
-        result.cases = read_junit(junit)
+                          output=output, junit=junit_file, folder=out)
+        if junit:
+            assert junit_file.exists(), f"the suite wrote no JUnit file (exit {proc.returncode}):\n{output[-4000:]}"
+            result.cases = read_junit(junit_file)
         return result
 
     return run

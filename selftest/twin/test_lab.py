@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from hil.lab import places
 from hil.paths import REPO
 
 
@@ -64,3 +65,56 @@ def test_place_held_by_someone_else_stops_the_suite_with_their_name(bench, tmp_p
         assert bench.board(1)["power"] is False  # nothing touched the board
     finally:
         assert client(env_file, "release", user="other-lab-user").returncode == 0
+
+
+def _suite(bench, env_file, *args, timeout=120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HIL_BENCH_DIR": str(bench.config.state_dir)}
+    return subprocess.run([sys.executable, "-m", "pytest", "--lg-env", str(env_file), *args, "-q",
+                           "-p", "no:cacheprovider"], capture_output=True, text=True, env=env, timeout=timeout,
+                          cwd=REPO)
+
+
+def test_a_second_run_of_the_same_user_stops_naming_the_run_that_holds_the_place(bench, tmp_path):
+    """labgrid locks a place per user; the suite locks it per run."""
+    coordinator = bench.state["coordinator"]
+    holder = places.RunId.this_process()  # this test process stands for the first run
+    assert places.acquire(coordinator, "twin-1", holder) is None
+    try:
+        proc = _suite(bench, bench.env_file(tmp_path, board=1), str(REPO / "tests" / "test_boot.py"))
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert f"held by the run of pid {os.getpid()} on {places.labgrid_host()}, started" in out, out[-3000:]
+        assert "release its stale lock: labgrid-client" in out
+        assert bench.board(1)["power"] is False  # stopped before touching the board
+        assert places.places_info(coordinator)["twin-1"]["tags"].get(places.RunId.TAG) == holder.tag
+    finally:
+        places.release(coordinator, "twin-1", holder)
+    assert places.places_info(coordinator)["twin-1"]["acquired"] is None
+
+
+def test_a_dead_runs_stale_lock_is_taken_over_and_named(bench, tmp_path):
+    coordinator = bench.state["coordinator"]
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a run that was killed: its pid is gone
+    dead = places.RunId(host=places.labgrid_host(), pid=gone.pid, started=1)
+    assert places.acquire(coordinator, "twin-2", dead) is None
+    proc = _suite(bench, bench.env_file(tmp_path, board=2), str(REPO / "tests" / "test_boot.py"),
+                  "-k", "test_boots_to_shell", timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert f"took over the stale lock of the run of pid {gone.pid}" in out
+    info = places.places_info(coordinator)["twin-2"]
+    assert info["acquired"] is None and places.RunId.TAG not in info["tags"]  # released what it took over
+
+
+def test_a_place_acquired_by_hand_is_not_shared_with_a_run(bench, tmp_path):
+    env_file = bench.env_file(tmp_path, board=1)
+    assert client(env_file, "acquire").returncode == 0
+    try:
+        proc = _suite(bench, env_file, str(REPO / "tests" / "test_boot.py"))
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert "already acquired by you" in out and "by no run of this suite" in out, out[-3000:]
+        assert bench.board(1)["power"] is False
+    finally:
+        assert client(env_file, "release").returncode == 0

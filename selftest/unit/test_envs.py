@@ -36,3 +36,22 @@ def test_suite_options_are_in_pytest_help():
     for option in ("--image=NAME", "--no-flash", "--model=NAME", "--models-dir=DIR", "--limits=FILE"):
         assert option in out, f"{option} missing from pytest --help"
     assert "RK3576 qualification suite" in out
+
+
+def _collected(env_file, cwd) -> list[str]:
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--lg-env", str(env_file), "--collect-only", "-q"],
+                          cwd=cwd, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return sorted(line for line in proc.stdout.splitlines() if "::" in line)
+
+
+def test_an_env_file_outside_the_project_collects_exactly_the_suite(tmp_path):
+    """Labs keep env files elsewhere: the run is still the suite's, rooted in the project."""
+    outside = tmp_path / "etc-labgrid" / "rk3576-01.yaml"
+    outside.parent.mkdir()
+    outside.write_text((REPO / "env" / "twin.yaml").read_text())
+    suite = _collected(REPO / "env" / "twin.yaml", REPO)
+    assert suite and all(n.startswith("tests/") for n in suite), suite[:5]
+    assert _collected(outside, REPO) == suite
+    assert _collected(outside, REPO / "selftest") == suite
+    assert _collected(REPO / "env" / "twin.yaml", REPO / "selftest") == suite

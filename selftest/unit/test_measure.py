@@ -67,8 +67,9 @@ def test_to_dict_keeps_samples_limit_and_verdict():
 
 def test_limits_file_takes_marginal_tolerance_and_better(tmp_path):
     f = tmp_path / "mine.yaml"
-    f.write_text("limits:\n  - decode: {min: 10, marginal_min: 12, tolerance_pct: 1.5, better: higher, unit: tok/s}\n")
-    limit = Limits.load(f).select()["decode"]
+    f.write_text("limits:\n  - text_decode_tokens_per_s: "
+                 "{min: 10, marginal_min: 12, tolerance_pct: 1.5, better: higher, unit: tok/s}\n")
+    limit = Limits.load(f).select()["text_decode_tokens_per_s"]
     assert (limit.min, limit.marginal_min, limit.tolerance_pct, limit.better) == (10, 12, 1.5, "higher")
 
 
@@ -80,9 +81,9 @@ def test_a_later_entry_moves_the_default_marginal_band_with_its_bound(tmp_path):
 
 
 @pytest.mark.parametrize("text,error", [
-    ("limits:\n  - decode: {min: 1, tolerance: 3}\n", "unknown keys ['tolerance']"),
-    ("limits:\n  - decode: {min: 1, better: up}\n", "better must be 'higher' or 'lower'"),
-    ("limits:\n  - decode: {min: 1, marginal_pct: five}\n", "marginal_pct must be a number"),
+    ("limits:\n  - encoder_ms: {max: 1, tolerance: 3}\n", "unknown keys ['tolerance']"),
+    ("limits:\n  - encoder_ms: {max: 1, better: up}\n", "better must be 'higher' or 'lower'"),
+    ("limits:\n  - encoder_ms: {max: 1, marginal_pct: five}\n", "marginal_pct must be a number"),
 ])
 def test_bad_limit_specs_are_named(tmp_path, text, error):
     f = tmp_path / "bad.yaml"

@@ -18,8 +18,9 @@ from labgrid import Target
 from labgrid.binding import StateError
 
 from hil.lab import NPUDriver, NPUProtocol
-from hil.lab.npu import (CPUFREQ_TARGETS, DEVFREQ_TARGETS, LOAD_PATHS, VERSION_PATHS, FrequencyLock, NPUError,
-                         NPUSample, parse_samples)
+from hil.lab.npu import (CPUFREQ_TARGETS, DEVFREQ_TARGETS, LOAD_PATHS, LOCK_RECORD, VERSION_PATHS, FrequencyLock,
+                         NPUError,
+                         NPUSample, clamp_to_opp, parse_samples)
 from selftest.unit.localboard import BUSYBOX, ZONES, LocalCommandDriver, LocalProcessDriver, write_surface
 
 pytestmark = pytest.mark.skipif(BUSYBOX is None, reason="needs busybox (the guest's shell) on the host")
@@ -207,6 +208,10 @@ def test_lock_writes_what_fix_freq_writes_and_restore_puts_it_back(npu, surface)
     # read back after the writes: the devfreq cur_freq here follows set_freq, the cpufreq one stays
     assert lock.locked == {NPU: 1_000_000_000, GPU: 950_000_000, DMC: 2_112_000_000, "policy0": 408_000,
                            "policy4": 408_000}
+    # what each clock should run at: the target clamped to the board's highest OPP not above it
+    assert lock.expected == {NPU: 950_000_000, GPU: 900_000_000, DMC: 2_112_000_000, "policy0": 2_208_000,
+                             "policy4": 2_304_000}
+    assert lock.below_expected() == {"policy0": (2_208_000, 408_000), "policy4": (2_304_000, 408_000)}
 
     npu.restore(lock)
     after = surface.snapshot()
@@ -215,6 +220,43 @@ def test_lock_writes_what_fix_freq_writes_and_restore_puts_it_back(npu, surface)
     assert {k: v for k, v in after.items() if k not in kernel_owned} == {
         k: v for k, v in before.items() if k not in kernel_owned}
     assert cpuidle(surface) == ["0\n"] * 8
+
+
+@pytest.mark.parametrize("target,opps,expected", [
+    (1_000_000_000, [300, 600, 950], 950),  # the RK3576 NPU: asked 1 GHz, tops out at 950 MHz
+    (950_000_000, [300, 600, 950], 950),
+    (900_000_000, [950, 300, 600], 600),  # in any order
+    (200_000_000, [300, 600, 950], 300),  # below every OPP: the lowest
+    (1_000_000_000, [], 1000),  # no table: the target itself
+])
+def test_clamp_to_opp(target, opps, expected):
+    assert clamp_to_opp(target, [m * 1_000_000 for m in opps]) == expected * 1_000_000
+
+
+def test_lock_expects_the_board_s_highest_operating_point(npu, surface):
+    """A board whose NPU OPP table tops out below the 1 GHz target is locked at its top OPP."""
+    surface.write("sys/class/devfreq/27700000.npu/available_frequencies", "300000000 600000000 800000000 \n")
+    surface.write("sys/devices/system/cpu/cpufreq/policy4/scaling_available_frequencies", "\n")  # empty
+    devfreq_follows_setpoint(surface)
+    lock = npu.lock_frequencies()
+    npu.restore(lock)
+    assert lock.targets[NPU] == 1_000_000_000 and lock.expected[NPU] == 800_000_000
+    assert lock.expected["policy4"] == CPUFREQ_TARGETS["policy4"], "no table: the target itself"
+    assert NPU not in lock.below_expected(), "1 GHz read back (a plain file) is not below 800 MHz"
+
+
+def test_a_clock_held_down_when_locking_is_below_expected(npu, surface):
+    """Thermal throttling caps the NPU at 600 MHz: cur_freq reads that back right after the lock."""
+    surface.write("sys/class/devfreq/27700000.npu/cur_freq", "600000000\n")
+    lock = npu.lock_frequencies()
+    npu.restore(lock)
+    assert lock.locked[NPU] == 600_000_000, "the read-back alone looks like a clock locked at 600 MHz"
+    assert lock.expected[NPU] == 950_000_000
+    assert lock.below_expected()[NPU] == (950_000_000, 600_000_000)
+    (surface.root / "sys/class/devfreq/27700000.npu/cur_freq").unlink()
+    lock = npu.lock_frequencies()
+    npu.restore(lock)
+    assert lock.locked[NPU] is None and NPU not in lock.below_expected(), "nothing read back: nothing below"
 
 
 def test_restore_puts_back_a_userspace_setpoint(npu, surface):
@@ -339,3 +381,42 @@ def test_parse_samples_skips_an_unfinished_line():
     assert parse_samples(text) == [
         NPUSample(12.5, {"Core0": 10, "Core1": 0}, {"soc-thermal": 42.5, "npu-thermal": 50.25},
                   "NPU load:  Core0: 10%, Core1:  0%,")]
+
+
+def test_a_lock_left_by_a_run_that_died_is_put_back_by_the_next(target, shell, surface):
+    """kill -9 between lock and restore: the record on the board lets the next run restore."""
+    before = surface.snapshot()
+    first = NPUDriver(target, "first", root=str(surface.root), timeout=7.5)
+    target.activate(first)
+    first.lock_frequencies()  # and the run dies: no restore
+    for path in GOVERNORS.values():
+        assert surface.read(path) == "userspace\n"
+    record = surface.root / LOCK_RECORD.lstrip("/")
+    assert record.is_file()
+    target.deactivate(first)
+
+    second = NPUDriver(target, "second", root=str(surface.root), timeout=7.5)
+    target.activate(second)
+    note = second.recover_stale_lock()
+    assert note and "restored the clocks a run that is gone left locked" in note and "rknpu_ondemand" in note
+    assert not_kernel_owned(surface.snapshot()) == not_kernel_owned(before)
+    assert cpuidle(surface) == ["0\n"] * 8
+    assert not record.exists()
+    assert second.recover_stale_lock() is None  # once
+
+    lock = second.lock_frequencies()
+    second.restore(lock)
+    assert not_kernel_owned(surface.snapshot()) == not_kernel_owned(before) and not record.exists()
+
+
+def not_kernel_owned(snapshot: dict) -> dict:
+    """set_freq and scaling_setspeed are the kernel's under any other governor: plain files keep them."""
+    return {k: v for k, v in snapshot.items() if k not in set(SETPOINTS.values()) and "rk3576-hil" not in k}
+
+
+def test_a_corrupt_lock_record_is_named(npu, surface):
+    record = surface.root / LOCK_RECORD.lstrip("/")
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text("not json")
+    with pytest.raises(NPUError, match="frequency-lock.json on the board is not a lock record"):
+        npu.lock_frequencies()
