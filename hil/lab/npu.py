@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import json
 import re
 import shlex
 import threading
@@ -50,10 +49,6 @@ THERMAL_DIR = "/sys/class/thermal"
 UPTIME = "/proc/uptime"
 
 NPU_DEVFREQ = "27700000.npu"
-# What a lock changed, kept on the board until its restore: a run killed while the clocks are
-# locked leaves it behind, and the next run puts the clocks back from it. /run is a tmpfs, so a
-# reboot (which resets the clocks anyway) clears it too.
-LOCK_RECORD = "/run/rk3576-hil/frequency-lock.json"
 GPU_DEVFREQ = "27800000.gpu"
 DDR_DEVFREQ = "dmc"
 
@@ -124,16 +119,6 @@ class FrequencyLock:
     locked = attr.ib(factory=dict)
     missing = attr.ib(factory=list)
     expected = attr.ib(factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps({k: getattr(self, k) for k in ("governors", "freqs", "setpoints", "cpuidle")})
-
-    @classmethod
-    def from_json(cls, text: str) -> "FrequencyLock":
-        data = json.loads(text)
-        return cls(governors=dict(data["governors"]), freqs=dict(data.get("freqs") or {}),
-                   setpoints=dict(data.get("setpoints") or {}),
-                   cpuidle={int(c): v for c, v in (data.get("cpuidle") or {}).items()})
 
     def below_expected(self) -> dict:
         """Node -> (expected, read back) for each node that read back below what it was
@@ -389,7 +374,6 @@ class NPUDriver(Driver, NPUProtocol):
         absent NPU devfreq node or any refused write is an error, after putting back what
         was already changed.
         """
-        self.recover_stale_lock()
         nodes = self._nodes()
         paths = ([p for n in nodes for p in (*n[1:4], self._available_path(n[0]))]
                  + [self._cpuidle_path(c) for c in CPUIDLE_CPUS])
@@ -428,7 +412,6 @@ class NPUDriver(Driver, NPUProtocol):
             undo = self._restore_errors(lock)
             raise NPUError("could not lock the frequencies: " + "; ".join(errors)
                            + (f" (and restoring failed: {'; '.join(undo)})" if undo else " (restored)"))
-        self._keep_record(lock)
         after = self._read([n[3] for n in nodes if n[0] in governors])
         locked = {n[0]: _int(after[n[3]]) for n in nodes if n[0] in governors}
         for key, value in locked.items():
@@ -458,37 +441,6 @@ class NPUDriver(Driver, NPUProtocol):
         errors = self._restore_errors(lock)
         if errors:
             raise NPUError("could not restore the frequencies: " + "; ".join(errors))
-        self._sh(f"rm -f {shlex.quote(self._p(LOCK_RECORD))}")
-
-    @Driver.check_active
-    @step(result=True)
-    def recover_stale_lock(self) -> str | None:
-        """Put back the clocks a lock left behind when its run died before restoring them.
-
-        Returns what was done (None when no lock was left), for the run to say so."""
-        text = self._read([LOCK_RECORD])[LOCK_RECORD]
-        if not text:
-            return None
-        try:
-            stale = FrequencyLock.from_json(text)
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise NPUError(f"{LOCK_RECORD} on the board is not a lock record ({e}): remove it by hand") from None
-        errors = self._restore_errors(stale)
-        if errors:
-            raise NPUError("could not restore the clocks a run that is gone left locked: " + "; ".join(errors))
-        self._sh(f"rm -f {shlex.quote(self._p(LOCK_RECORD))}")
-        governors = ", ".join(f"{k} {v}" for k, v in sorted(stale.governors.items()))
-        note = f"restored the clocks a run that is gone left locked (governors back to {governors})"
-        self.logger.warning("%s", note)
-        return note
-
-    def _keep_record(self, lock: FrequencyLock) -> None:
-        """Keep what the lock changed on the board until ``restore`` (see LOCK_RECORD)."""
-        path = self._p(LOCK_RECORD)
-        lines, rc = self._sh(f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0])} && "
-                             f"printf '%s' {shlex.quote(lock.to_json())} > {shlex.quote(path)} && echo @ok")
-        if "@ok" not in lines:
-            self.logger.warning("could not keep the lock record %s: %s", path, " ".join(lines))
 
     @contextlib.contextmanager
     def locked_frequencies(self):

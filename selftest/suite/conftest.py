@@ -56,11 +56,12 @@ def read_junit(path: Path) -> dict:
         name = f"{Path(module).name}::{tc.get('name')}"
         outcome, message = "passed", ""
         for tag in ("failure", "error", "skipped"):
-            el = tc.find(tag)
-            if el is not None:
+            if tc.find(tag) is not None:
                 outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
-                message = (el.get("message") or "") + "\n" + (el.text or "")
                 break
+        # every failure and error of the test (a failed setup and a failed teardown are two)
+        message = "\n".join((el.get("message") or "") + "\n" + (el.text or "")
+                            for el in tc if el.tag in ("failure", "error", "skipped"))
         props = {p.get("name"): p.get("value") for p in tc.iter("property")}
         old = cases.get(name)
         if old is not None:  # a failing call and an erroring teardown: keep both, worst outcome first

@@ -70,8 +70,8 @@ def test_place_held_by_someone_else_stops_the_suite_with_their_name(bench, tmp_p
 def _suite(bench, env_file, *args, timeout=120) -> subprocess.CompletedProcess:
     env = {**os.environ, "HIL_BENCH_DIR": str(bench.config.state_dir)}
     return subprocess.run([sys.executable, "-m", "pytest", "--lg-env", str(env_file), *args, "-q",
-                           "-p", "no:cacheprovider"], capture_output=True, text=True, env=env, timeout=timeout,
-                          cwd=REPO)
+                           "-p", "no:cacheprovider", f"--results={env_file.parent / 'results'}", "--history=none"],
+                          capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
 
 
 def test_a_second_run_of_the_same_user_stops_naming_the_run_that_holds_the_place(bench, tmp_path):

@@ -18,8 +18,7 @@ from labgrid import Target
 from labgrid.binding import StateError
 
 from hil.lab import NPUDriver, NPUProtocol
-from hil.lab.npu import (CPUFREQ_TARGETS, DEVFREQ_TARGETS, LOAD_PATHS, LOCK_RECORD, VERSION_PATHS, FrequencyLock,
-                         NPUError,
+from hil.lab.npu import (CPUFREQ_TARGETS, DEVFREQ_TARGETS, LOAD_PATHS, VERSION_PATHS, FrequencyLock, NPUError,
                          NPUSample, clamp_to_opp, parse_samples)
 from selftest.unit.localboard import BUSYBOX, ZONES, LocalCommandDriver, LocalProcessDriver, write_surface
 
@@ -382,41 +381,3 @@ def test_parse_samples_skips_an_unfinished_line():
         NPUSample(12.5, {"Core0": 10, "Core1": 0}, {"soc-thermal": 42.5, "npu-thermal": 50.25},
                   "NPU load:  Core0: 10%, Core1:  0%,")]
 
-
-def test_a_lock_left_by_a_run_that_died_is_put_back_by_the_next(target, shell, surface):
-    """kill -9 between lock and restore: the record on the board lets the next run restore."""
-    before = surface.snapshot()
-    first = NPUDriver(target, "first", root=str(surface.root), timeout=7.5)
-    target.activate(first)
-    first.lock_frequencies()  # and the run dies: no restore
-    for path in GOVERNORS.values():
-        assert surface.read(path) == "userspace\n"
-    record = surface.root / LOCK_RECORD.lstrip("/")
-    assert record.is_file()
-    target.deactivate(first)
-
-    second = NPUDriver(target, "second", root=str(surface.root), timeout=7.5)
-    target.activate(second)
-    note = second.recover_stale_lock()
-    assert note and "restored the clocks a run that is gone left locked" in note and "rknpu_ondemand" in note
-    assert not_kernel_owned(surface.snapshot()) == not_kernel_owned(before)
-    assert cpuidle(surface) == ["0\n"] * 8
-    assert not record.exists()
-    assert second.recover_stale_lock() is None  # once
-
-    lock = second.lock_frequencies()
-    second.restore(lock)
-    assert not_kernel_owned(surface.snapshot()) == not_kernel_owned(before) and not record.exists()
-
-
-def not_kernel_owned(snapshot: dict) -> dict:
-    """set_freq and scaling_setspeed are the kernel's under any other governor: plain files keep them."""
-    return {k: v for k, v in snapshot.items() if k not in set(SETPOINTS.values()) and "rk3576-hil" not in k}
-
-
-def test_a_corrupt_lock_record_is_named(npu, surface):
-    record = surface.root / LOCK_RECORD.lstrip("/")
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text("not json")
-    with pytest.raises(NPUError, match="frequency-lock.json on the board is not a lock record"):
-        npu.lock_frequencies()
