@@ -33,3 +33,14 @@ def clean_lines(text: str) -> list[str]:
 def clean_text(text: str) -> str:
     """``clean_lines`` joined with ``\\n``: the same cleaning for text kept whole."""
     return "\n".join(clean_lines(text))
+
+
+_NOISE = re.compile(r"[\ufffd\x80-\x9f]")
+NOISE_MIN = 8  # fewer garbled characters than this can be one glitch of a cable being plugged
+
+
+def noise_chars(text: str) -> int:
+    """How many characters of a decoded console capture are line noise: bytes that are no
+    UTF-8 text (decoded as U+FFFD) and C1 control codes, as a wrong baud rate, a bad cable or
+    a console server dropping bytes leave them."""
+    return len(_NOISE.findall(text))

@@ -30,10 +30,17 @@ def place_name(index: int) -> str:
     return f"twin-{index}"
 
 
+# The outlet's URL carries a login, as many lab PDUs' do (http://user:password@pdu/...): the
+# bench ignores it, and the suite must keep it out of every output it writes.
+PDU_USER, PDU_PASSWORD = "admin", "pdu-Hq7t-2xv"
+
+
 def board_resources(url: str, host: str, ports: dict, index: int, password: str) -> dict:
     """The resources of one board, as labgrid's standard classes plus the project's loader."""
+    scheme, _, rest = url.partition("://")
+    outlet = f"{scheme}://{PDU_USER}:{PDU_PASSWORD}@{rest}/outlet/{{index}}/{{value}}"
     return {
-        "NetworkPowerPort": {"model": "simplerest", "host": f"{url}/outlet/{{index}}/{{value}}", "index": index},
+        "NetworkPowerPort": {"model": "simplerest", "host": outlet, "index": index},
         "NetworkSerialPort": {"host": host, "port": ports["console"], "protocol": "raw", "speed": 115200},
         "NetworkService": {"address": host, "port": ports["ssh"], "username": "root", "password": password},
         "HttpDigitalOutput": {"url": f"{url}/maskrom/{index}", "body_asserted": "1", "body_deasserted": "0"},

@@ -10,6 +10,7 @@ import pytest
 
 from hil.kit.prompts import text_prompts
 from hil.twin.build import ROOT_PASSWORD
+from hil.twin.lab import PDU_PASSWORD
 
 TIMESCALE = 0.1
 
@@ -37,6 +38,7 @@ def test_reference_image_passes_everything(bench, run_suite):
     perf = run.cases["test_text_inference.py::test_text_performance"]["properties"]
     assert float(perf["text_decode_tokens_per_s"]) > 10
     assert ROOT_PASSWORD not in run.texts(), "the board's password leaked into the output, JUnit or logs"
+    assert PDU_PASSWORD not in run.texts(), "the PDU URL's password leaked into the output, JUnit or logs"
 
 
 def test_password_masked_in_verbose_logs(bench, run_suite, tmp_path):
@@ -48,6 +50,7 @@ def test_password_masked_in_verbose_logs(bench, run_suite, tmp_path):
     logged = log_file.read_text(errors="replace")
     assert "SerialDriver(main) > [redacted]" in logged, "the login's password write was not logged, or not masked"
     assert ROOT_PASSWORD not in run.texts() + logged
+    assert PDU_PASSWORD not in run.texts() + logged, "the PDU URL's password leaked (-vvv, DEBUG log)"
 
 
 def test_old_driver_is_named(bench, run_suite):

@@ -34,3 +34,12 @@ def test_ordinary_console_output_is_not_a_boot():
             "[  312.1] RKNPU: rknpu_devfreq_target: 1000000000\nI rkllm: rkllm-runtime version: 1.2.1\n"
             "mmc0: new DDR MMC card at address 0001\nU-Boot environment saved\n")
     assert boot_start(text) is None
+
+
+def test_line_noise_is_counted_and_clean_text_is_not():
+    from hil.rockchip.text import clean_text, noise_chars
+
+    garbled = clean_text((b"root@myd-lr3576:~# ls\r\n" + bytes([0xfe, 0x9c, 0x80, 0x13, 0xff, 0xc3]) * 3
+                          + b"\r\nbin  etc  usr\r\n").decode("utf-8", errors="replace"))
+    assert noise_chars(garbled) >= 8
+    assert noise_chars(clean_text("[   12.3] rknpu 27700000.npu: RKNPU: Core0 load 40%\n你好\n")) == 0
