@@ -9,6 +9,7 @@ pytest_plugins = [
     "fixtures.farm",
     "fixtures.bench",
     "fixtures.provenance",
+    "fixtures.watchdog",
     "fixtures.board",
     "fixtures.deploy",
     "fixtures.npu",

@@ -116,7 +116,7 @@ def history_path(option: str | None, results_dir: Path) -> Path | None:
     return Path(value) if value else Path(results_dir) / "history.sqlite"
 
 
-def test_deadline(option: float | None, env: LabEnv) -> float:
+def deadline_of(option: float | None, env: LabEnv) -> float:
     """``--test-timeout``, else the env's target option ``test_timeout``, else the default."""
     value, where = (option, "--test-timeout") if option is not None else (
         env.target_options.get("test_timeout", DEFAULT_TEST_TIMEOUT), f"test_timeout in {env.path}")
@@ -160,13 +160,11 @@ def resolve(options, env: LabEnv, place: str | None = None) -> SuiteConfig:
         raise ConfigError(f"--models-dir/--model: {e}") from e
     try:
         limits = Limits.load(*options.limits)
-    except LimitsError as e:
-        raise ConfigError(f"--limits: {e}") from e
-    results_dir = Path(options.results)
-    try:  # entries that contradict each other only once merged for this board, model and runtime
+        # entries that contradict each other only once merged for this board, model and runtime
         limits.select(board=env.board_type, model=model.name, runtime=kit.runtime.rkllm_runtime)
     except LimitsError as e:
         raise ConfigError(f"--limits: {e}") from e
+    results_dir = Path(options.results)
     if options.baseline and not env.is_farm:  # a farm's boards are known only once their places are
         check_baseline(options.baseline, history_path(options.history, results_dir), env.board_id(place),
                        model.name, kit.runtime.rkllm_runtime)
@@ -174,4 +172,4 @@ def resolve(options, env: LabEnv, place: str | None = None) -> SuiteConfig:
                        limits_files=list(options.limits), pictures=pictures.load(), repeat=options.repeat,
                        baseline=options.baseline, results_dir=results_dir,
                        history_path=history_path(options.history, results_dir), place=place,
-                       test_timeout=test_deadline(getattr(options, "test_timeout", None), env))
+                       test_timeout=deadline_of(getattr(options, "test_timeout", None), env))

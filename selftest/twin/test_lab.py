@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -75,20 +76,37 @@ def _suite(bench, env_file, *args, timeout=120) -> subprocess.CompletedProcess:
 
 
 def test_a_second_run_of_the_same_user_stops_naming_the_run_that_holds_the_place(bench, tmp_path):
-    """labgrid locks a place per user; the suite locks it per run."""
+    """labgrid locks a place per user; the suite locks it per run: two runs of one user on one
+    board, the second stops before touching it and names the first, which passes untouched."""
     coordinator = bench.state["coordinator"]
-    holder = places.RunId.this_process()  # this test process stands for the first run
-    assert places.acquire(coordinator, "twin-1", holder) is None
+    env_file = bench.env_file(tmp_path, board=1)
+    env = {**os.environ, "HIL_BENCH_DIR": str(bench.config.state_dir)}
+    first_dir = tmp_path / "first"
+    first = subprocess.Popen([sys.executable, "-m", "pytest", "--lg-env", str(env_file), "-q", "-p",
+                              "no:cacheprovider", "-k", "test_boots_to_shell or test_lock_and_restore",
+                              f"--results={first_dir}", "--history=none"], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        proc = _suite(bench, bench.env_file(tmp_path, board=1), str(REPO / "tests" / "test_boot.py"))
-        out = proc.stdout + proc.stderr
-        assert proc.returncode != 0
-        assert f"held by the run of pid {os.getpid()} on {places.labgrid_host()}, started" in out, out[-3000:]
+        deadline = time.monotonic() + 180
+        booted = first_dir / "latest" / "results.jsonl"
+        while "test_boots_to_shell" not in (booted.read_text() if booted.exists() else ""):
+            assert first.poll() is None and time.monotonic() < deadline, "the first run did not boot its board"
+            time.sleep(0.5)
+        holder = places.RunId.from_tag(places.places_info(coordinator)["twin-1"]["tags"][places.RunId.TAG])
+        assert holder.pid == first.pid
+        boots = bench.board(1)["boots"]
+        second = _suite(bench, env_file, "-k", "test_boots_to_shell")
+        out = second.stdout + second.stderr
+        assert second.returncode == 4, out[-3000:]
+        assert f"held by the run of pid {first.pid} on {places.labgrid_host()}, started" in out, out[-3000:]
         assert "release its stale lock: labgrid-client" in out
-        assert bench.board(1)["power"] is False  # stopped before touching the board
-        assert places.places_info(coordinator)["twin-1"]["tags"].get(places.RunId.TAG) == holder.tag
+        assert bench.board(1)["boots"] == boots, "the second run touched the board"
+        output, _ = first.communicate(timeout=300)
     finally:
-        places.release(coordinator, "twin-1", holder)
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, output[-3000:]
+    assert "2 passed" in output
     assert places.places_info(coordinator)["twin-1"]["acquired"] is None
 
 
@@ -110,11 +128,12 @@ def test_a_dead_runs_stale_lock_is_taken_over_and_named(bench, tmp_path):
 def test_a_place_acquired_by_hand_is_not_shared_with_a_run(bench, tmp_path):
     env_file = bench.env_file(tmp_path, board=1)
     assert client(env_file, "acquire").returncode == 0
+    boots, power = bench.board(1)["boots"], bench.board(1)["power"]
     try:
         proc = _suite(bench, env_file, str(REPO / "tests" / "test_boot.py"))
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0
         assert "already acquired by you" in out and "by no run of this suite" in out, out[-3000:]
-        assert bench.board(1)["power"] is False
+        assert (bench.board(1)["boots"], bench.board(1)["power"]) == (boots, power), "the run touched the board"
     finally:
         assert client(env_file, "release").returncode == 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
+import pytest
 from labgrid import Environment
 
 from hil.paths import REPO
@@ -55,3 +57,44 @@ def test_an_env_file_outside_the_project_collects_exactly_the_suite(tmp_path):
     assert _collected(outside, REPO) == suite
     assert _collected(outside, REPO / "selftest") == suite
     assert _collected(REPO / "env" / "twin.yaml", REPO / "selftest") == suite
+
+
+BAD_START = [
+    ("env-yaml", {"env": "  RKLLMDemoDriver:\n    load_timeout: [180\n"}, [],
+     r"line \d+, column \d+: not valid YAML"),
+    ("missing-driver", {"replace": ("      NPUDriver:\n", "      NPUDriverX:\n")}, [],
+     "targets.main.drivers lacks NPUDriver"),
+    ("repeat", {}, ["--repeat", "0"], "--repeat must be at least 1"),
+    ("limits-nan", {"limits": "limits:\n  - text_decode_tokens_per_s: {min: .nan}\n"}, [],
+     "text_decode_tokens_per_s.min must be a finite number, got nan"),
+    ("limits-name", {"limits": "limits:\n  - text_decode_token_per_s: {min: 1}\n"}, [],
+     "did you mean 'text_decode_tokens_per_s'"),
+    ("baseline", {}, ["--baseline", "/etc/hostname"], "--baseline /etc/hostname"),
+]
+
+
+@pytest.mark.parametrize("case, edit, args, message", BAD_START, ids=[c[0] for c in BAD_START])
+def test_what_can_be_checked_without_the_lab_stops_the_run_before_a_bench_starts(tmp_path, case, edit, args,
+                                                                                message):
+    from hil.twin.bench import free_base_port
+
+    base = free_base_port(29000)
+    text = (REPO / "env" / "twin.yaml").read_text().replace("base_port: 21000", f"base_port: {base}")
+    if "replace" in edit:
+        text = text.replace(*edit["replace"])
+    if "env" in edit:
+        text += edit["env"]
+    env_file = tmp_path / "twin.yaml"
+    env_file.write_text(text)
+    if "limits" in edit:
+        (tmp_path / "limits.yaml").write_text(edit["limits"])
+        args = [*args, "--limits", str(tmp_path / "limits.yaml")]
+    bench_dir = tmp_path / "bench"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--lg-env", str(env_file), *args,
+                           f"--results={tmp_path / 'results'}"], cwd=REPO, capture_output=True, text=True,
+                          timeout=180, env={**__import__("os").environ, "HIL_BENCH_DIR": str(bench_dir)})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 4, out[-2000:]  # pytest's usage error
+    assert re.search(message if case == "env-yaml" else re.escape(message), out), out[-2000:]
+    assert "Traceback" not in out, out[-2000:]
+    assert not (bench_dir / "state.json").exists() and not list(bench_dir.glob("board-*")), "a bench was started"
