@@ -36,6 +36,7 @@ from labgrid.strategy import Strategy, StrategyError, never_retry
 from labgrid.util import Timeout
 
 from hil.lab.consolelog import ConsoleRecord
+from hil.lab.labfault import LabFault
 from hil.rockchip import flashtools
 
 PANIC = re.compile(r"Kernel panic - not syncing[^\n]*")
@@ -105,6 +106,18 @@ class RK3576Strategy(Strategy):
             self.record = ConsoleRecord(self.console)
         return self.record
 
+    def _activate_console(self) -> None:
+        """Connect the console; one that cannot be reached is the lab's fault (the console server,
+        or the exporter that publishes it), not the board's, and is named as such."""
+        try:
+            self.target.activate(self.console)
+        except NoResourceFoundError as e:
+            raise LabFault("exporter", f"the board's console is not published ({e}): check that the "
+                                       "exporter of this place runs") from e
+        except OSError as e:  # serial.SerialException is an OSError
+            raise LabFault("console server", f"cannot open the board's console ({e}): check that the "
+                                             "console server runs and is reachable") from e
+
     def _drop_users(self) -> None:
         """Forget logins and connections before the board's power or mode changes."""
         for user in (self.ssh, self.uboot, self.shell):
@@ -160,11 +173,11 @@ class RK3576Strategy(Strategy):
         failures: list[tuple[str, str]] = []
         for attempt in range(1, self.boot_attempts + 1):
             if via == "power" or attempt > 1:
-                self.target.activate(self.console)
+                self._activate_console()
                 mark = record.mark()
                 self._power_cycle()
             else:  # the board is booting already (reset out of the loader)
-                self.target.activate(self.console)
+                self._activate_console()
                 mark = record.mark()
             start = time.monotonic()
             try:
@@ -194,7 +207,7 @@ class RK3576Strategy(Strategy):
         """``reboot loader`` from a shell, else (or when that fails) the maskrom button and a power cycle."""
         self._require(self.flasher, "FlashProtocol driver", Status.loader)
         if self.status == Status.shell:
-            self.target.activate(self.console)
+            self._activate_console()
             self.console.sendline("reboot loader")
             self._drop_users()
             try:

@@ -13,6 +13,7 @@ import time
 
 import attr
 import pytest
+import serial
 from labgrid import Target
 from labgrid.driver import Driver, ShellDriver
 from labgrid.driver.fake import FakeConsoleDriver
@@ -21,6 +22,7 @@ from labgrid.resource import Resource
 from labgrid.strategy import StrategyError
 
 from hil.lab.flashprotocol import FlashProtocol
+from hil.lab.labfault import LabFault
 from hil.lab.strategy import BootError, RK3576Strategy, Status
 from hil.rockchip import flashtools as ft
 
@@ -32,6 +34,7 @@ class FakeBoard:
         self.mode = "off"
         self.reboot_loader_works = True  # the image has reboot-mode support
         self.button_wired = True  # the relay really presses the maskrom button
+        self.console_server_down = False
         self.timeline: list[tuple[float, str, object]] = []
 
     def log(self, what: str, value) -> None:
@@ -95,6 +98,12 @@ class FakeButton(Driver, DigitalOutputProtocol):
 @attr.s(eq=False)
 class FakeConsole(FakeConsoleDriver):
     board = attr.ib(default=None)
+
+    def on_activate(self):
+        if self.board.console_server_down:  # what pyserial says when the console server refuses
+            raise serial.SerialException("Could not open port socket://127.0.0.1:21011: [Errno 111] "
+                                         "Connection refused")
+        super().on_activate()
 
     def _write(self, data, *_):
         self.board.console(data)
@@ -286,3 +295,17 @@ def test_force_loader_without_a_flash_driver_names_it():
     b = bench(flasher=False)
     error = cause(b.strategy.force, "loader")
     assert type(error) is StrategyError and "no FlashProtocol driver in this environment: state 'loader'" in error.msg
+
+
+def test_a_console_server_that_refuses_is_a_lab_fault_not_a_boot_failure():
+    b = bench()
+    b.target.deactivate(b.strategy.console)
+    b.board.console_server_down = True
+    with pytest.raises(StrategyError):
+        b.strategy.transition("shell")
+    fault = b.strategy.broken
+    assert isinstance(fault, LabFault) and fault.component == "console server"
+    assert "lab fault (console server): cannot open the board's console" in str(fault)
+    assert "Connection refused" in str(fault)
+    assert not events(b.board, "power"), "a lab fault is not retried with power cycles"
+
