@@ -31,7 +31,7 @@ from hil.kit.golden import GoldenAnswers  # noqa: E402
 from hil.measure.compare import compare  # noqa: E402
 from hil.measure.limits import Limits  # noqa: E402
 from hil.measure.figure import Measurement  # noqa: E402
-from hil.paths import twin_models_dir  # noqa: E402
+from hil.paths import twin_demo_dir, twin_models_dir  # noqa: E402
 from hil.suite.config import DEFAULT_MODEL  # noqa: E402
 from hil.suite.inference import InferenceRun, InferenceRunner, repetitions  # noqa: E402
 from hil.twin import bench as benchmod  # noqa: E402
@@ -56,7 +56,7 @@ def session(runner: InferenceRunner, repeat: int) -> list[float]:
     """One benchmark session as the suite runs it: the accepted decode samples."""
     prompt = prompt_set.text_prompts()[0]
     run = runner.text_session(InferenceRun(kind="text", prompts=[prompt] * (1 + repeat)))
-    reps = repetitions(run, prompt.keywords, runner.golden.text(prompt.id))[1:]
+    reps = repetitions(run, runner.golden.keywords(prompt), runner.golden.text(prompt.id))[1:]
     bad = [r.problem for r in reps if r.problem]
     if bad or not reps:
         raise RuntimeError(f"benchmark session gave wrong output: {bad or run.error}")
@@ -71,7 +71,7 @@ def main() -> None:
     p.add_argument("--timescale", type=float, default=0.05)
     args = p.parse_args()
 
-    kit = deploykit.load(twin_models_dir())
+    kit = deploykit.load(twin_demo_dir(), twin_models_dir())
     model = kit.model(DEFAULT_MODEL)
     picture_list = pictures.load()
     layout = deploykit.DeployLayout(remote_dir="/userdata/rk3576-hil", kit=kit, model=model,

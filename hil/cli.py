@@ -1,5 +1,6 @@
 """The ``hil`` command: the virtual bench (``hil twin``), the farm (``hil farm``), results (``hil report``,
-``hil history``, ``hil baseline``) and log parsing (``hil parse``)."""
+``hil history``, ``hil baseline``), golden answers (``hil golden``), log parsing (``hil parse``)
+and what model, firmware and library files say (``hil inspect``)."""
 
 from __future__ import annotations
 
@@ -100,6 +101,18 @@ def _parse_rkllm_log(args) -> int:
     return rkllm_log.main(args.file)
 
 
+def _parse_npu(args) -> int:
+    from hil.rockchip import rknpu
+
+    return rknpu.main(args.file)
+
+
+def _inspect(args) -> int:
+    from hil.rockchip import inspect
+
+    return inspect.main(args.files)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hil", description="RK3576 hardware-in-the-loop tools")
     sub = p.add_subparsers(dest="command", required=True)
@@ -141,14 +154,27 @@ def parser() -> argparse.ArgumentParser:
     r = parse.add_parser("rkllm-log", help="an RKLLM runtime log (a demo run or a serial capture) as one JSON object")
     r.add_argument("file", help="the log file, or - for stdin")
     r.set_defaults(func=_parse_rkllm_log)
+    n = parse.add_parser("npu", help="a capture of the rknpu driver's version, load and freq files (prompts "
+                                     "and cat commands or bare lines) as one JSON object")
+    n.add_argument("file", help="the capture, or - for stdin")
+    n.set_defaults(func=_parse_npu)
+
+    i = sub.add_parser("inspect", help="what model, firmware and runtime library files say about themselves, as JSON",
+                       description="Read .rknn, .rkllm, update.img (RKFW) and librknnrt/librkllmrt files from their "
+                                   "headers and footers (never the whole file) and print one JSON object per file. "
+                                   "A file that cannot be read prints {file, error} and the exit status is 1.")
+    i.add_argument("files", nargs="+", metavar="FILE", help="the files; their kind is found from their content")
+    i.set_defaults(func=_inspect)
 
     from hil.farm import cli as farmcli
+    from hil.kit import goldencmd
     from hil.measure import historycmd
     from hil.measure.report import command as reportcmd
 
     farmcli.add_commands(sub)
     reportcmd.add_commands(sub)
     historycmd.add_commands(sub)
+    goldencmd.add_commands(sub)
     return p
 
 

@@ -30,5 +30,10 @@ def bench_dir() -> Path:
 
 
 def twin_models_dir() -> Path:
-    """The twin's models directory (stand-in demo build + synthetic models), written by the build."""
+    """The twin's model folder (synthetic models in the model zoo's names), written by the build."""
     return twin_dir() / "models"
+
+
+def twin_demo_dir() -> Path:
+    """The twin's SDK demo build, laid out as the SDK installs it, written by the build."""
+    return twin_dir() / "sdk" / "deploy" / "install" / "demo_Linux_aarch64"

@@ -8,7 +8,8 @@ on the board (through ``ProcessProtocol``) that reads the NPU load of both cores
 thermal zones while an inference runs, the way ``eval_perf_watch_npu.sh`` watches Core0.
 
 File contents are read with the parsers of ``hil.rockchip.rknpu``; the raw lines are kept
-(``NPUSample.raw_load``, ``NPUSampler.transcript``).
+(``NPUSample.raw_load``, ``NPUSampler.transcript``). A core the driver reads above 100 % is a
+miscount, not a load: ``split_load_anomalies`` leaves such samples out of what is made of them.
 
 Example environment entry (the ProcessProtocol binding is optional; without it ``sample``
 is unavailable)::
@@ -35,7 +36,7 @@ from labgrid.factory import target_factory
 from labgrid.step import step
 
 from hil.lab.process import ProcessError, ProcessProtocol, RemoteProcess, describe_exit
-from hil.rockchip.rknpu import parse_driver_version, parse_frequencies, parse_load, parse_millidegrees
+from hil.rockchip.rknpu import LOAD_MAX_PCT, parse_driver_version, parse_frequencies, parse_load, parse_millidegrees
 
 # --- board paths (vendor 6.1 kernel, rknpu 0.9.x; reference/rockchip.md §4, §5, §10) ---------
 RKNPU_DEBUGFS = "/sys/kernel/debug/rknpu"
@@ -554,6 +555,8 @@ class NPUSampler:
         self._proc.close()
         self._driver.logger.info("NPU sampler: %d samples, peak load %s, max temperatures %s",
                                  len(self.samples), self.peak_load, self.max_temp)
+        for anomaly in self.load_anomalies:
+            self._driver.logger.warning("NPU sampler: %s", anomaly)
         if self.ended_early and exc_type is None:
             raise NPUError(f"the NPU sampler stopped by itself ({describe_exit(self.exit_status)}) after "
                            f"{len(self.samples)} samples:\n{self.transcript[-2000:]}")
@@ -569,8 +572,13 @@ class NPUSampler:
 
     @property
     def peak_load(self) -> dict[str, int]:
-        """Core ("Core0") -> highest load seen."""
-        return _highest(s.load for s in self.samples)
+        """Core ("Core0") -> highest load seen, samples with a core above 100 % left out."""
+        return _highest(s.load for s in split_load_anomalies(self.samples)[0])
+
+    @property
+    def load_anomalies(self) -> list[str]:
+        """What ``peak_load`` left out (``split_load_anomalies``)."""
+        return split_load_anomalies(self.samples)[1]
 
     @property
     def max_temp(self) -> dict[str, float]:
@@ -582,6 +590,27 @@ class NPUSampler:
         """Board seconds between the first and the last sample."""
         samples = self.samples
         return samples[-1].t - samples[0].t if len(samples) > 1 else 0.0
+
+
+def split_load_anomalies(samples: Iterable[NPUSample]) -> tuple[list[NPUSample], list[str]]:
+    """``(the samples whose every core reads at most 100 %, one text per core that read above)``.
+
+    The driver's load is busy time over 1 s, so more than 100 % is a miscount (rknpu2#102 reads
+    ``Core2: 429496%``), never a load: such a sample is left out whole, so that no figure, chart
+    or maximum is made of it, and each core is told once: in how many samples, how high, when.
+    """
+    samples = list(samples)
+    kept, over = [], {}
+    for s in samples:
+        high = {core: pct for core, pct in s.load.items() if pct > LOAD_MAX_PCT}
+        if not high:
+            kept.append(s)
+        for core, pct in high.items():
+            n, top, first, _ = over.get(core, (0, pct, s.t, s.t))
+            over[core] = (n + 1, max(top, pct), first, s.t)
+    return kept, [f"{core} read above {LOAD_MAX_PCT} % in {n} of {len(samples)} samples (up to {top} %, board "
+                  f"uptime {first:.1f}-{last:.1f} s): a driver miscount, left out"
+                  for core, (n, top, first, last) in over.items()]
 
 
 def _highest(readings: Iterable[Mapping]) -> dict:

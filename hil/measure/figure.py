@@ -50,6 +50,7 @@ class Measurement:
     rejected = attr.ib(factory=list)  # str per sample left out (output wrong, run failed)
     comparison = attr.ib(default=None)  # hil.measure.compare.Comparison, set when a baseline was given
     better = attr.ib(default=None)  # "higher" / "lower" / None
+    anomalies = attr.ib(factory=list)  # str per reading left out as impossible (a core above 100 %); no verdict
     _listeners = attr.ib(factory=list, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -98,7 +99,7 @@ class Measurement:
             self.unit = self.unit or limit.unit
         if not self.samples:
             self.verdict = FAIL
-            why = "; ".join(dict.fromkeys(self.rejected)) or "not reported by the board"
+            why = "; ".join(dict.fromkeys(self.rejected + self.anomalies)) or "not reported by the board"
             self.violation = f"{self.name}: no accepted sample ({why})"
         elif limit is None:
             self.verdict = UNCHECKED
@@ -153,6 +154,6 @@ class Measurement:
             "median": self.median, "iqr": self.iqr, "min": min(self.samples) if self.samples else None,
             "max": max(self.samples) if self.samples else None, "spread_pct": self.spread_pct,
             "better": self.better, "verdict": self.verdict, "violation": self.violation,
-            "rejected": list(self.rejected), "limit": limit,
+            "rejected": list(self.rejected), "anomalies": list(self.anomalies), "limit": limit,
             "comparison": self.comparison.to_dict() if self.comparison is not None else None,
         }

@@ -34,6 +34,7 @@ class FigureRecord:
     verdict = attr.ib(default="unchecked")
     violation = attr.ib(default=None)
     rejected = attr.ib(factory=list)
+    anomalies = attr.ib(factory=list)  # readings left out as impossible (e.g. an NPU core above 100 %)
     limit = attr.ib(default=None)  # dict: min, max, marginal_*, published, tolerance_pct, source, text
     comparison = attr.ib(default=None)  # dict: hil.measure.compare.Comparison.to_dict()
 

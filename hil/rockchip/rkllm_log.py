@@ -3,16 +3,25 @@
 The formats differ by version (reference: rockchip.md §1 and §2):
 
 - 1.0.x: no level prefixes; ``rkllm-runtime version: X, rknpu driver version: Y, platform: Z``
-  on one line, or ``rkllm-runtime version: X`` then ``Query platform error!``.
+  on one line, or ``rkllm-runtime version: X`` then ``Query platform error!``; warnings and
+  errors without a level either (``Warning: The model version is too old...``, ``The model
+  target_platform does not match!``, ``RKLLM init failed!``).
 - 1.1.x: ``I rkllm: `` / ``W rkllm: `` prefixes, a blank line after each; the performance
   table may come without prefix and has no memory block.
 - 1.2.0: an ``Init`` row inside the table and a ``Memory Usage (GB)`` block.
 - 1.2.1-1.2.3: a ``Model init time (ms)`` block before the first table, ``Peak Memory Usage (GB)``.
-- 1.3.0: the same, with the memory possibly in ``(MB)``.
+- 1.3.0: the same, with the memory possibly in ``(MB)``; ``E RKNN:`` lines may come without
+  their ``[HH:MM:SS.mmm]`` stamp.
+
+The toolkit that converted the model prints its own version (``rkllm-toolkit version: 1.2.1b1``
+under a 1.3.0 runtime is common); both are kept as printed. ``init_failure`` names, in the
+runtime's words, why a model did not initialise.
 
 The log may be a serial capture (CRLF, ANSI codes, shell prompts, echoed commands) with the
-demo's answer text (``robot: ...``) and ``I RKNN:`` / ``E RKNN:`` lines interleaved; a log
-line is found wherever its ``X rkllm: `` / ``X RKNN: `` marker starts on a line.
+demo's answer text (``robot: ...``) and ``I RKNN:`` / ``E RKNN:`` lines interleaved, or the
+output of an application with its own log lines (Python logging, a web server, a progress
+bar) around the runtime's; a log line is found wherever its ``X rkllm: `` / ``X RKNN: ``
+marker starts on a line, so an application's prefix before it is no part of it.
 
 ``hil parse rkllm-log FILE`` reads the file in chunks (``iter_lines``), so a capture of any
 size is parsed in bounded memory, and warns on stderr when nothing in it is an RKLLM log.
@@ -48,10 +57,12 @@ MARKER = re.compile(r"(?<![\"'])([IWE]) (rkllm|RKNN): ?")
 
 _VERSION = re.compile(
     r"rkllm-runtime version: (\d[\w.+-]*?),?(?:\s+rknpu driver version: (\S+?), platform: (\S+))?$")
-_RKNN_DRIVER = re.compile(r"RKNN Driver Information, version: (\d[\w.]*)")
+_RKNN_DRIVER = re.compile(r"RKNN Driver Information[,:] version: (\d[\w.]*)")  # ":" up to librknnrt 1.x
+# The model's own line (1.2.0+); the toolkit version is as printed (``1.2.1b1``, ``unknown``) and
+# need not be the runtime's. 1.2.1b1 prints no ``model_dtype`` (rknn-llm#271, llmserver-rs#3).
 _TOOLKIT = re.compile(
-    r"rkllm-toolkit version: (\S+), max_context_limit: (\d+), npu_core_num: (\d+), "
-    r"target_platform: (\S+), model_dtype: (\S+)")
+    r"rkllm-toolkit version: ([^\s,]+), max_context_limit: (\d+), npu_core_num: (\d+), "
+    r"target_platform: ([^\s,]+)(?:, model_dtype: ([^\s,]+))?")
 _INIT_TIME = re.compile(r"^\s*Model init time \(ms\)\s+([\d.]+)$")
 _HEADER = re.compile(r"^\s*Stage\s+Total Time \(ms\)\s+Tokens")
 _ROW = re.compile(r"^\s*(Init|Prefill|Generate)\s+([\d.]+)\s+(\d+|/)\s+([\d.]+|/)\s+([\d.]+|/)$")
@@ -61,17 +72,39 @@ _NUMBER = re.compile(r"^\s*([\d.]+)$")
 # Failure lines printed without a level prefix (by the runtime's older code paths, the demos,
 # librknnrt's API wrappers or the shell); the error text starts where the match starts.
 _FAILURES = re.compile(
-    r"rkllm init failed"
+    r"(?:RKLLM|rkllm)[ _]init failed!?"
+    r"|The model target_platform does not match!?"
     r"|Query platform error!"
     r"|Platform error: .*"
     r"|Your platform is \w+\.?"
     r"|(?:error: )?prompt gather than max context \(.*\)"
     r"|Segmentation fault|段错误"
     r"|invalid magic characters.*"
-    r"|(?:error: )?failed to load model.*"
+    r"|(?:RKLLM: )?(?:error: )?failed to load model.*"
     r"|rknn_init fail! ret=-?\d+"
+    r"|failed to malloc npu memory.*"
     r"|Get device properties failed"
     r"|^\\?run error$|\\run error$"
+)
+
+
+# Warnings printed without their level: 1.0.x's own, and the driver warning whose ``W `` a
+# service's journal lost (jaylfc/taOS#1599).
+_WARNINGS = re.compile(r"(?:rkllm: )?Warning: (?:The model version is too old|Your rknpu driver version is too low).*")
+
+# ``init_failure``: what the runtime says when a model does not initialise, most telling first.
+_INIT_CAUSES = (
+    re.compile(r"target_platform.*does not match|does not match the RKNPU hardware"
+               r"|target platform\S* is \S+, while current platform is", re.I),
+    re.compile(r"invalid rkllm model|invalid rknn llm model magic|invalid magic characters"
+               r"|Invalid RKNN model version|incompatible model version", re.I),
+    re.compile(r"max_context\[\d+\] must be less than"),
+)
+# Failures that say that loading or init failed but not why: the runtime's first error before
+# one (e.g. ``failed to malloc npu memory``) is the why, when it printed one.
+_INIT_GENERIC = (
+    re.compile(r"failed to load model|load model file error|load model failed", re.I),
+    re.compile(r"rkllm[ _]init failed|rknn_init fail|Query platform error", re.I),
 )
 
 
@@ -128,9 +161,10 @@ def _parse(lines: Iterable[str]) -> tuple[dict, bool]:
             elif level == "E":
                 out["errors"].append(logged)
         else:
-            failure = _FAILURES.search(line)
-            if failure:
+            if failure := _FAILURES.search(line):
                 out["errors"].append(line[failure.start():].strip())
+            elif warning := _WARNINGS.search(line):
+                out["warnings"].append(warning[0].strip())
 
         if memory_unit is not None and source != "RKNN" and body.strip():
             unit, memory_unit = memory_unit, None
@@ -171,6 +205,28 @@ def _parse(lines: Iterable[str]) -> tuple[dict, bool]:
             memory_unit = m[1]
     recognized = recognized or any(out[k] is not None for k in KEYS if k not in ("runs", "warnings", "errors"))
     return out, recognized or bool(out["runs"])
+
+
+def init_failure(log: dict) -> str | None:
+    """Why the model did not initialise, in the runtime's own words (one of ``log["errors"]``
+    of a ``parse`` result), or None when init succeeded or nothing says.
+
+    A target platform mismatch comes first, then an invalid model (magic, version), then a
+    context longer than the model's limit; then a failure to load or to init, which is told by
+    the first error the runtime printed before it when there is one (``failed to malloc npu
+    memory`` says more than ``load model file error!``). 1.1.x prints ``rkllm init success``
+    after such errors: they still count.
+    """
+    errors = list(log.get("errors") or [])
+    for cause in _INIT_CAUSES:
+        if found := next((e for e in errors if cause.search(e)), None):
+            return found
+    for pattern in _INIT_GENERIC:
+        at = next((i for i, e in enumerate(errors) if pattern.search(e)), None)
+        if at is not None:
+            why = [e for e in errors[:at] if not any(p.search(e) for p in _INIT_GENERIC)]
+            return why[0] if why else errors[at]
+    return None
 
 
 CHUNK = 256 << 10  # bytes read at a time

@@ -9,6 +9,7 @@ rockchip.md §1.2, §2, §3.4, §4, §5 ("Versions tested by Rockchip"), §9.12 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import attr
 
@@ -128,6 +129,39 @@ def librkllmrt_version(text: str) -> LibraryVersion | None:
     """From ``strings librkllmrt.so`` or the runtime's init line: ``rkllm-runtime version: 1.2.1``."""
     m = _LIBRKLLMRT.search(text)
     return LibraryVersion(m[1].rstrip(".")) if m else None
+
+
+_CHUNK = 1 << 20
+_KEEP = 4096  # carried into the next chunk: longer than any version string
+_MARGIN = 512  # a match ending this close to a chunk's end may be cut: find it again next chunk
+
+
+def library_version(path) -> LibraryVersion | None:
+    """The version string in a runtime shared object, read in 1 MiB chunks (the libraries are
+    tens of MB), as ``strings lib | grep`` finds it; None when there is none (librkllmrt.so may
+    carry none: rockchip.md §5, "Reading userspace runtime versions").
+
+    The file name picks the string (``librknnrt*``: ``librknnrt version:``, ``librkllmrt*``:
+    ``rkllm-runtime version:``); another name gets both, and the librkllmrt one wins, as
+    librkllmrt embeds RKNN. OSError propagates."""
+    name = Path(path).name
+    rknn, rkllm = (_LIBRKNNRT, librknnrt_version), (_LIBRKLLMRT, librkllmrt_version)
+    kinds = (rknn,) if name.startswith("librknnrt") else (rkllm,) if name.startswith("librkllmrt") else (rkllm, rknn)
+    found: dict = {}
+    carry = ""
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(_CHUNK)
+            text = carry + chunk.decode("latin-1")
+            end = len(text) - _MARGIN if chunk else len(text)
+            for pattern, parse in kinds:
+                m = None if pattern in found else pattern.search(text)
+                if m and m.end() <= end:
+                    found[pattern] = parse(m[0])
+            if kinds[0][0] in found or not chunk:
+                break
+            carry = text[-_KEEP:]
+    return next((found[pattern] for pattern, _ in kinds if pattern in found), None)
 
 
 # --- RK3576 facts ------------------------------------------------------------------------------

@@ -23,11 +23,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "the platform tests check the board against that manifest")
     group.addoption("--no-flash", action="store_true",
                     help="do not flash; with --image, only check that the board runs that image")
-    group.addoption("--model", metavar="NAME", default=DEFAULT_MODEL,
-                    help=f"model to deploy and qualify, a directory of --models-dir (default: {DEFAULT_MODEL})")
+    group.addoption("--demo-dir", metavar="DIR",
+                    help="the SDK's demo build as it installs it (deploy/install/demo_Linux_aarch64: demo, imgenc, "
+                         "lib/librkllmrt.so, lib/librknnrt.so); default: the env's target option demo_dir, or the "
+                         "twin's SDK build")
+    group.addoption("--llm", metavar="FILE.rkllm",
+                    help="the LLM to qualify, as rkllm-toolkit wrote it (default: the env's target option llm)")
+    group.addoption("--vision", metavar="FILE.rknn",
+                    help="its vision encoder, as rknn-toolkit2 wrote it (default: the env's target option vision, "
+                         "else the .rknn beside --llm whose name pairs with it)")
     group.addoption("--models-dir", metavar="DIR",
-                    help="models directory: runtime/ (demo build + runtime.yaml) and one directory per model; "
-                         "default: the environment's target option models_dir, or the twin's built models")
+                    help="a folder of models (.rkllm, with their .rknn encoders; subfolders too), paired by name or "
+                         "by an optional models.yaml; default: the env's target option models_dir, or the twin's "
+                         "models")
+    group.addoption("--model", metavar="NAME",
+                    help=f"the model of --models-dir to qualify, by its .rkllm's stem (default: the only one, else "
+                         f"{DEFAULT_MODEL})")
+    group.addoption("--golden-dir", metavar="DIR",
+                    help="golden answers, DIR/<model>.yaml per runtime, recorded from a checked run with "
+                         "'hil golden accept RUN'; default: the environment's target option golden_dir, "
+                         "else images/golden")
     group.addoption("--limits", metavar="FILE", action="append", default=[],
                     help="limits YAML whose entries override limits/rk3576.yaml (repeatable)")
     group.addoption("--repeat", metavar="N", type=int, default=DEFAULT_REPEAT,

@@ -14,12 +14,15 @@ from pathlib import Path
 import attr
 
 from hil.kit import bundle, images, pictures
+from hil.kit.golden import GOLDEN_DIR, GoldenAnswers, GoldenError
 from hil.measure import history as historymod
 from hil.measure.limits import Limits, LimitsError
-from hil.paths import twin_models_dir
+from hil.paths import twin_demo_dir, twin_models_dir
+from hil.rockchip import rkfw
+from hil.rockchip.versions import RK3576
 from hil.suite.env import LabEnv
 
-DEFAULT_MODEL = "qwen2-vl-2b-w4a16-rk3576"
+DEFAULT_MODEL = "qwen2-vl-2b-instruct_w4a16_rk3576"
 DEFAULT_REPEAT = 5
 DEFAULT_RESULTS = "results"
 DEFAULT_TEST_TIMEOUT = 1800.0
@@ -35,6 +38,7 @@ class SuiteConfig:
     env = attr.ib()  # LabEnv
     image = attr.ib()  # hil.kit.images.ImageManifest or None
     image_file = attr.ib()  # Path to flash, or None when not flashing
+    firmware = attr.ib(default=None, kw_only=True)  # hil.rockchip.rkfw.FirmwareImage of a vendor update.img
     kit = attr.ib()  # hil.kit.bundle.DeployKit
     model = attr.ib()  # hil.kit.bundle.ModelFiles
     limits = attr.ib()  # hil.measure.limits.Limits
@@ -46,6 +50,11 @@ class SuiteConfig:
     history_path = attr.ib(default=None)  # Path, or None for no history
     place = attr.ib(default=None)  # the labgrid place this process drives, when known
     test_timeout = attr.ib(default=DEFAULT_TEST_TIMEOUT)  # s: each test's deadline, fixtures included
+    golden_dir = attr.ib(default=GOLDEN_DIR)  # the models' golden answers (--golden-dir, target option golden_dir)
+
+    def golden(self) -> GoldenAnswers:
+        """The recorded answers of the model under test on the bundle's runtime."""
+        return GoldenAnswers.load(self.model.name, self.runtime.rkllm_runtime, self.golden_dir)
 
     @property
     def board(self) -> str:
@@ -125,6 +134,69 @@ def deadline_of(option: float | None, env: LabEnv) -> float:
     return float(value)
 
 
+def is_image_path(value: str) -> bool:
+    """``--image`` names a manifest of ``images/firmware`` (``twin-good``) or a file (``update.img``)."""
+    return "/" in value or value.endswith(".img")
+
+
+def vendor_image(value: str, env: LabEnv, flashing: bool) -> rkfw.FirmwareImage:
+    """A vendor's ``update.img``: its RKFW header read, and an image for another SoC refused,
+    before the board is touched."""
+    path = Path(os.path.expanduser(value))
+    if not path.is_file():
+        raise ConfigError(f"--image {value}: no such file (a vendor update.img, or the name of a manifest in "
+                          "images/firmware)")
+    try:
+        firmware = rkfw.read_update_img(path)
+        rkfw.check_chip(firmware, RK3576.soc)
+    except rkfw.FirmwareError as e:
+        raise ConfigError(f"--image: {e}") from e
+    if flashing and "UpgradeToolDriver" not in env.driver_names:
+        raise ConfigError(f"--image {value}: an update.img (RKFW, {firmware.chip} firmware {firmware.version}) is "
+                          f"flashed with 'upgrade_tool uf' (UpgradeToolDriver in {env.path}); rkdeveloptool and the "
+                          "twin's flash service write raw images. Configure upgrade_tool, or pass --no-flash to check "
+                          "the board as it runs")
+    return firmware
+
+
+def _local(value, env: LabEnv, option: str) -> Path | None:
+    """A command-line path, else the env's target option of the same name."""
+    return Path(os.path.expanduser(str(value))) if value else env.local_path(option)
+
+
+def load_kit(options, env: LabEnv) -> bundle.DeployKit:
+    """The demo build and the models, from the files as the SDK and the model zoo lay them out:
+    ``--demo-dir``, then ``--llm``/``--vision`` or ``--models-dir`` (each also a target option);
+    on the twin, the twin's SDK build and model folder when nothing is given."""
+    demo_dir = _local(options.demo_dir, env, "demo_dir")
+    models_dir = _local(options.models_dir, env, "models_dir")
+    llm, vision = _local(options.llm, env, "llm"), _local(options.vision, env, "vision")
+    if vision is not None and llm is None:
+        raise ConfigError("--vision needs --llm: the .rkllm whose images the encoder reads")
+    if llm is not None and options.models_dir:
+        raise ConfigError("pass --llm/--vision or --models-dir, not both")
+    if env.twin_bench is not None:  # the twin's own SDK build and models, unless told otherwise
+        demo_dir = demo_dir or twin_demo_dir()
+        models_dir = models_dir or (twin_models_dir() if llm is None else None)
+        for path in (demo_dir, models_dir):
+            if path in (twin_demo_dir(), twin_models_dir()) and not path.exists():
+                raise ConfigError(f"the twin's SDK build and models are not built ({path}): run 'hil twin build'")
+    if demo_dir is None and models_dir is not None and (models_dir / "runtime" / bundle.DEMO_DIR).is_dir():
+        demo_dir = models_dir / "runtime" / bundle.DEMO_DIR  # the older layout: runtime/ inside the models folder
+    if demo_dir is None:
+        raise ConfigError(f"no demo build: pass --demo-dir DIR (the SDK's deploy/install/{bundle.DEMO_DIR}) or set "
+                          f"the target option demo_dir in {env.path}")
+    if llm is not None:
+        if vision is None:  # the encoder beside it, when its name (or its being alone) pairs them
+            vision = bundle.pair([llm], sorted(llm.parent.glob("*.rknn"))).get(llm) if llm.parent.is_dir() else None
+        model = bundle.read_model(llm, vision)
+        return bundle.DeployKit(runtime=bundle.load_runtime(demo_dir), models={model.name: model}, source=str(llm))
+    if models_dir is None:
+        raise ConfigError("no model: pass --llm FILE.rkllm [--vision FILE.rknn] or --models-dir DIR, or set the "
+                          f"target option llm or models_dir in {env.path}")
+    return bundle.load(demo_dir, models_dir)
+
+
 def resolve(options, env: LabEnv, place: str | None = None) -> SuiteConfig:
     """Check every option against the files it names; raises ConfigError with the cause.
 
@@ -132,44 +204,41 @@ def resolve(options, env: LabEnv, place: str | None = None) -> SuiteConfig:
     """
     if options.repeat < 1:
         raise ConfigError("--repeat must be at least 1")
-    image = image_file = None
-    try:
-        if options.image:
+    image = image_file = firmware = None
+    if options.image and is_image_path(options.image):
+        firmware = vendor_image(options.image, env, flashing=not options.no_flash)
+        image_file = None if options.no_flash else Path(firmware.path)
+    elif options.image:
+        try:
             image = images.load(options.image)
             if not options.no_flash:
                 image_file = images.image_file(image)
-    except images.ManifestError as e:
-        raise ConfigError(f"--image: {e}") from e
+        except images.ManifestError as e:
+            raise ConfigError(f"--image: {e}") from e
 
     check_drivers(env, flashing=image_file is not None)
-    if options.models_dir:
-        models_dir = Path(os.path.expanduser(str(options.models_dir)))
-    elif env.models_dir is not None:
-        models_dir = env.models_dir
-    elif env.twin_bench is not None:
-        models_dir = twin_models_dir()
-        if not models_dir.exists():
-            raise ConfigError(f"the twin's models are not built ({models_dir}): run 'hil twin build'")
-    else:
-        raise ConfigError("no models directory: pass --models-dir DIR or set the target option models_dir "
-                          f"in {env.path}")
     try:
-        kit = bundle.load(models_dir)
-        model = kit.model(options.model)
+        kit = load_kit(options, env)
+        model = kit.model(options.model, default=DEFAULT_MODEL)
     except bundle.KitError as e:
-        raise ConfigError(f"--models-dir/--model: {e}") from e
+        raise ConfigError(str(e)) from e
     try:
         limits = Limits.load(*options.limits)
         # entries that contradict each other only once merged for this board, model and runtime
         limits.select(board=env.board_type, model=model.name, runtime=kit.runtime.rkllm_runtime)
     except LimitsError as e:
         raise ConfigError(f"--limits: {e}") from e
+    golden_dir = _local(getattr(options, "golden_dir", None), env, "golden_dir") or GOLDEN_DIR
+    try:  # a broken golden file stops the run now, not at the first golden check
+        GoldenAnswers.load(model.name, kit.runtime.rkllm_runtime, golden_dir)
+    except GoldenError as e:
+        raise ConfigError(f"--golden-dir: {e}") from None
     results_dir = Path(options.results)
     if options.baseline and not env.is_farm:  # a farm's boards are known only once their places are
         check_baseline(options.baseline, history_path(options.history, results_dir), env.board_id(place),
                        model.name, kit.runtime.rkllm_runtime)
-    return SuiteConfig(env=env, image=image, image_file=image_file, kit=kit, model=model, limits=limits,
+    return SuiteConfig(env=env, image=image, image_file=image_file, firmware=firmware, kit=kit, model=model, limits=limits,
                        limits_files=list(options.limits), pictures=pictures.load(), repeat=options.repeat,
                        baseline=options.baseline, results_dir=results_dir,
                        history_path=history_path(options.history, results_dir), place=place,
-                       test_timeout=deadline_of(getattr(options, "test_timeout", None), env))
+                       test_timeout=deadline_of(getattr(options, "test_timeout", None), env), golden_dir=golden_dir)

@@ -96,14 +96,18 @@ class LabEnv:
     def deploy_dir(self) -> str:
         return str(self.target_options.get("deploy_dir") or DEFAULT_DEPLOY_DIR)
 
-    @property
-    def models_dir(self) -> Path | None:
-        """Target option ``models_dir``, ``~`` expanded, relative to the env file's folder."""
-        value = self.target_options.get("models_dir")
+    def local_path(self, option: str) -> Path | None:
+        """A target option naming a host file or folder (``models_dir``, ``demo_dir``, ``llm``,
+        ``vision``, ``golden_dir``): ``~`` expanded, relative to the env file's folder."""
+        value = self.target_options.get(option)
         if not value:
             return None
         path = Path(os.path.expanduser(str(value)))
         return path if path.is_absolute() else self.path.parent / path
+
+    @property
+    def models_dir(self) -> Path | None:
+        return self.local_path("models_dir")
 
     def coordinator(self, override: str | None = None) -> str:
         """Where places live, in labgrid's order: --lg-coordinator, the env's option, LG_COORDINATOR."""

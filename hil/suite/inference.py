@@ -131,9 +131,10 @@ def prompt_tokens(text: str) -> int:
 
 def demo_build(runtime) -> checks.DemoBuild:
     """The demo's EMBED_SIZE: as the bundle's runtime.yaml declares it, else as its SDK version built it."""
+    libs = {"rkllm_runtime": runtime.rkllm_runtime, "source": runtime.sources.get("rkllm_runtime")}
     if runtime.demo_embed_size is not None:
-        return checks.DemoBuild(version=runtime.demo_version, embed_size=int(runtime.demo_embed_size))
-    return checks.DemoBuild.for_version(runtime.demo_version)
+        return checks.DemoBuild(version=runtime.demo_version, embed_size=int(runtime.demo_embed_size), **libs)
+    return checks.DemoBuild.for_version(runtime.demo_version, **libs)
 
 
 def board_info(compatible: list[str], npu_cores: int) -> checks.BoardInfo:
@@ -143,16 +144,70 @@ def board_info(compatible: list[str], npu_cores: int) -> checks.BoardInfo:
     return checks.BoardInfo(soc=socs[-1] if socs else " ".join(compatible) or "unknown SoC", npu_cores=npu_cores)
 
 
-def config_problems(suite, board: checks.BoardInfo, rknn_core_num: int) -> dict[str, list]:
-    """The configuration problems that stop each kind of run, by kind."""
+@attr.s
+class ModelProbe:
+    """The model loaded once on the board by the bundle's own demo, before any inference:
+    what a real ``.rkllm`` does not tell the host (platform, cores, context limit, dtype) the
+    runtime prints at init, and its refusal is the clearest word on a wrong model."""
+
+    run = attr.ib()  # DemoRun or None
+    error = attr.ib(default=None)  # str: why the demo did not load the model
+
+    @property
+    def log(self) -> dict:
+        return rkllm_log.parse(self.run.transcript if self.run is not None else "")
+
+    @property
+    def refused(self) -> str | None:
+        """The runtime's own words when the model did not load (None when it did)."""
+        if self.error is None:
+            return None
+        return rkllm_log.init_failure(self.log) or self.error
+
+    def model_info(self, host: checks.ModelInfo) -> checks.ModelInfo:
+        """The host's facts (from the files) with the runtime's."""
+        log = self.log
+
+        def num(key):
+            return int(log[key]) if log.get(key) is not None else None
+
+        return attr.evolve(host, target_platform=log.get("target_platform"), npu_core_num=num("npu_core_num"),
+                           max_context_limit=num("max_context_limit"), refused=self.refused)
+
+    def board(self, board: checks.BoardInfo) -> checks.BoardInfo:
+        return attr.evolve(board, rkllm_runtime=self.log.get("runtime_version"))
+
+
+def probe_model(demo, layout, pictures) -> ModelProbe:
+    """Load the model with the bundle's demo and end it at the first prompt (a text dialogue
+    of no turns; from 1.2.2 the demo needs the encoder and a picture for that, too)."""
+    try:
+        run = demo.run_text(layout.demo_dir, layout.llm, [], max_new_tokens=MAX_NEW_TOKENS,
+                            max_context_len=MAX_CONTEXT_LEN, image=layout.picture(pictures[0]["file"]),
+                            encoder=layout.vision)
+    except DemoError as e:
+        return ModelProbe(run=e.run, error=str(e))
+    except ValueError as e:  # no encoder for a demo that needs one
+        return ModelProbe(run=None, error=str(e))
+    return ModelProbe(run=run)
+
+
+def config_problems(suite, board: checks.BoardInfo, rknn_core_num: int,
+                    probe: ModelProbe | None = None) -> dict[str, list]:
+    """The configuration problems that stop each kind of run, by kind: the files' facts, and
+    the runtime's from ``probe`` (the model loaded once on the board)."""
+    model = suite.model.info
+    if probe is not None:
+        model, board = probe.model_info(model), probe.board(board)
     out = {}
     for kind in KINDS:
         asked = prompt_set.text_prompts() if kind == "text" else prompt_set.image_prompts()
         run = checks.RunConfig(rknn_core_num=rknn_core_num, max_context_len=MAX_CONTEXT_LEN,
                                max_new_tokens=MAX_NEW_TOKENS, prompt_tokens=max(prompt_tokens(p.text) for p in asked),
-                               image_tokens=suite.model.info.image_tokens if kind == "multimodal" else 0)
-        build = demo_build(suite.runtime) if kind == "multimodal" else checks.DemoBuild()
-        out[kind] = checks.check_run(board, suite.model.info, run, build)
+                               image_tokens=model.image_tokens if kind == "multimodal" else 0)
+        build = demo_build(suite.runtime) if kind == "multimodal" else checks.DemoBuild(
+            rkllm_runtime=suite.runtime.rkllm_runtime, source=suite.runtime.sources.get("rkllm_runtime"))
+        out[kind] = checks.check_run(board, model, run, build)
     return out
 
 
@@ -223,7 +278,7 @@ class InferenceRunner:
         run = InferenceRun(kind="text", prompts=[prompt] * (1 + repeat), error=blocked(self.problems.get("text")))
         if not run.error:
             self.text_session(run)
-        return Benchmark(run=run, reps=repetitions(run, prompt.keywords, self.golden.text(prompt.id)))
+        return Benchmark(run=run, reps=repetitions(run, self.golden.keywords(prompt), self.golden.text(prompt.id)))
 
     def multimodal_benchmark(self, repeat: int) -> Benchmark:
         picture, prompt = self.pictures[0], prompt_set.image_prompts()[0]
@@ -233,7 +288,7 @@ class InferenceRunner:
         if run.error:
             return Benchmark(run=run)
         self.multimodal_session(run)
-        bench = Benchmark(run=run, reps=repetitions(run, picture[prompt.keywords_from],
+        bench = Benchmark(run=run, reps=repetitions(run, self.golden.keywords(prompt, picture),
                                                     self.golden.image(picture["file"], prompt.id)))
         if run.demo is not None and bench.accepted:
             self._encoder_times(bench, picture, turns)

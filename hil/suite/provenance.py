@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from pathlib import Path
 
 from hil.lab.deploy import sha256_file
 
@@ -56,21 +57,33 @@ def files_sha256(files: dict) -> str:
     return outer.hexdigest()
 
 
+def model_files(model) -> dict:
+    """What the model's files say of it (the .rkllm footer, the .rknn container)."""
+    out = {"llm": model.llm.name, "rkllm_toolkit_version": model.llm_file.toolkit_version}
+    if model.vision_file is not None:
+        out.update(vision=model.vision.name, rknn_toolkit_version=model.vision_file.toolkit_version,
+                   vision_target_platform=model.vision_file.target_platform, embed_size=model.info.embed_size)
+    return out
+
+
 def host_side(suite_config) -> dict:
     """What the host knows before the board is asked: options, bundle, model, image."""
     runtime = suite_config.runtime
     fields = {
         "board": suite_config.board_id, "board_type": suite_config.board, "place": suite_config.place,
-        "model": suite_config.model.name, "model_target_platform": suite_config.model.info.target_platform,
-        "model_dtype": suite_config.model.meta.get("dtype") if isinstance(suite_config.model.meta, dict) else None,
+        "model": suite_config.model.name, "model_files": model_files(suite_config.model),
         "rkllm_runtime": runtime.rkllm_runtime, "rknn_runtime": runtime.rknn_runtime,
-        "demo_version": runtime.demo_version, "repeat": suite_config.repeat,
+        "demo_version": runtime.demo_version, "runtime_sources": dict(runtime.sources), "repeat": suite_config.repeat,
         "limits": ["limits/rk3576.yaml", *suite_config.limits_files],
     }
     try:
         fields["model_sha256"] = files_sha256(suite_config.model.files())
     except OSError as e:
         log.warning("model hash: %s", e)
+    if suite_config.firmware is not None:
+        fields["image"] = Path(suite_config.firmware.path).name
+        fields["firmware"] = suite_config.firmware.to_json()
+        fields["flashed"] = suite_config.image_file is not None
     if suite_config.image is not None:
         fields["image"] = suite_config.image.name
         fields["image_manifest"] = suite_config.image.as_dict()

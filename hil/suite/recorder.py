@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from hil.kit import golden
 from hil.measure import compare as comparemod
 from hil.measure import history as historymod
 from hil.measure.figure import NOT_MEASURED, Measurement
@@ -64,12 +65,13 @@ class TestFigures:
         self.measurements: list[Measurement] = []
         self.series_list: list[dict] = []
 
-    def __call__(self, name: str, samples, unit: str = "", *, rejected=()) -> Measurement:
+    def __call__(self, name: str, samples, unit: str = "", *, rejected=(), anomalies=()) -> Measurement:
         if samples is None:
             samples = []
         elif isinstance(samples, (int, float)):
             samples = [samples]
-        m = Measurement(name=name, samples=[s for s in samples if s is not None], unit=unit, rejected=list(rejected))
+        m = Measurement(name=name, samples=[s for s in samples if s is not None], unit=unit, rejected=list(rejected),
+                        anomalies=list(anomalies))
         m.listen(self._checked)
         self.measurements.append(m)
         return m
@@ -112,6 +114,8 @@ class TestFigures:
             props[f"{m.name}.limit"] = m.limit.describe()
         if m.rejected:
             props[f"{m.name}.rejected"] = "; ".join(m.rejected)
+        if m.anomalies:
+            props[f"{m.name}.anomalies"] = "; ".join(m.anomalies)
         if m.comparison is not None:
             c = m.comparison
             props.update({f"{m.name}.baseline": c.baseline_median, f"{m.name}.baseline_run": c.baseline_run,
@@ -143,6 +147,7 @@ class RunRecorder:
         self._phases: dict[tuple, dict] = {}
         self._provenance: dict[str, dict] = {}
         self._lab_faults: dict[str, str] = {}
+        self._no_golden: list[TestRecord] = []  # golden checks skipped for want of recorded answers
 
     def provenance(self, board: str, data: dict) -> None:
         known = self._provenance.setdefault(board, {})
@@ -206,6 +211,13 @@ class RunRecorder:
         self.folder.append(record.to_dict())
         if self.history is not None:
             self.history.record_test(self.run_id, record)
+        if golden.not_run([record]):
+            self._no_golden.append(record)
+
+    def golden_not_run(self) -> list[golden.NotRun]:
+        """The golden checks that did not run (no answers recorded), per board, model and runtime: for
+        the summary, so that a model without golden answers never reads as passed."""
+        return golden.not_run(self._no_golden)
 
     def finish(self, exitstatus: int) -> Path | None:
         """The run is over: its end in run.json and the history, and its report built."""

@@ -171,7 +171,8 @@ def build(force: bool = False, out: Path | None = None) -> dict:
     if not force and record_path.exists():
         record = json.loads(record_path.read_text())
         if (record.get("digest") == digest and all((out / "images" / f"{n}.img").exists() for n in names)
-                and (out / "models" / "runtime" / "runtime.yaml").exists()):
+                and (out / "sdk" / deploykit.SDK_INSTALL / "demo_Linux_aarch64" / "demo").exists()
+                and (out / "models").is_dir()):
             record["up_to_date"] = True
             return record
 
@@ -205,7 +206,7 @@ def build(force: bool = False, out: Path | None = None) -> dict:
         firmware.write(out / "images" / f"{manifest.name}.img", resolved, kernel, initrd, CMDLINE)
         built[manifest.name] = hashlib.sha256((out / "images" / f"{manifest.name}.img").read_bytes()).hexdigest()
     shutil.rmtree(root, ignore_errors=True)
-    deploykit.write(out / "models")
+    deploykit.write(out)
 
     record = {
         "digest": digest,

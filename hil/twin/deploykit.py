@@ -1,35 +1,30 @@
-"""The twin's models directory: stand-in demo build plus synthetic models (see hil.kit.bundle)."""
+"""What a vendor engineer has on disk after following Rockchip's guide, for the twin: the SDK's
+demo build where the SDK installs it, and a folder of models in the model zoo's names."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-import yaml
-
-from hil.kit.bundle import DEMO_DIR, RUNTIME_DIR
 from hil.twin import models, standins
 
 RUNTIME = "1.2.1"  # the runtime of the reference image, twin-good
 RKNN_RUNTIME = "2.3.2"
+SDK_INSTALL = Path("deploy") / "install"  # where the SDK's build-linux.sh installs demo_Linux_aarch64
 
 
-def write(dest: Path, runtime: str = RUNTIME, rknn_runtime: str = RKNN_RUNTIME) -> Path:
-    """Write a complete models directory for the twin at ``dest`` (replacing it)."""
-    dest = Path(dest)
-    shutil.rmtree(dest, ignore_errors=True)
-    rt = dest / RUNTIME_DIR
-    standins.write_bundle(rt, runtime, rknn_runtime)
-    vt = tuple(int(x) for x in runtime.split("."))
-    spec = {
-        "rkllm_runtime": runtime,
-        "rknn_runtime": rknn_runtime,
-        "demo_version": runtime,
-        # the 1.2.0/1.2.1 demos copy the encoder output into float img_vec[196 * 1536]
-        "demo_embed_size": 1536 if vt < (1, 2, 2) else None,
-    }
-    (rt / "runtime.yaml").write_text(
-        "# The twin's demo build (stand-ins for the SDK's demo_Linux_aarch64).\n" + yaml.safe_dump(spec, sort_keys=False))
-    assert (rt / DEMO_DIR / "demo").is_file()
-    models.write_models(dest)
-    return dest
+def write_sdk(sdk_root: Path, runtime: str = RUNTIME, rknn_runtime: str = RKNN_RUNTIME) -> Path:
+    """``<sdk_root>/deploy/install/demo_Linux_aarch64`` (replacing it); returns that folder."""
+    install = Path(sdk_root) / SDK_INSTALL
+    shutil.rmtree(install, ignore_errors=True)
+    return standins.write_bundle(install, runtime, rknn_runtime)
+
+
+def write(twin_dir: Path, runtime: str = RUNTIME, rknn_runtime: str = RKNN_RUNTIME) -> tuple[Path, Path]:
+    """The twin's SDK build under ``<twin_dir>/sdk`` and its models under ``<twin_dir>/models``
+    (both replaced); returns (demo build, models folder)."""
+    demo = write_sdk(Path(twin_dir) / "sdk", runtime, rknn_runtime)
+    folder = Path(twin_dir) / "models"
+    shutil.rmtree(folder, ignore_errors=True)
+    models.write_models(folder)
+    return demo, folder

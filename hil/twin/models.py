@@ -1,18 +1,28 @@
 """Synthetic RKLLM / RKNN model files for the virtual bench (never weights).
 
 A twin model is what the suite deploys to the twin in place of a real Qwen2-VL model: an
-``.rkllm`` LLM file and its ``.rknn`` vision encoder, small (a few hundred KiB to 2 MiB) and
-byte-for-byte deterministic, so deploy, checksum and load paths are exercised for real.
-The demo stand-ins (``guest/standin/rkllm-demo``) read them with busybox awk.
+``.rkllm`` LLM file and its ``.rknn`` vision encoder, named as Rockchip's model zoo names
+them (``qwen2-vl-2b-instruct_w4a16_rk3576.rkllm`` with ``qwen2_vl_2b_vision_rk3576.rknn``),
+small (a few hundred KiB to 2 MiB) and byte-for-byte deterministic, so deploy, checksum and
+load paths are exercised for real. Both take the real files' layouts
+(model-files.md), so the suite reads them with the readers it uses on
+real files and learns nothing from them that a real file would not tell:
 
-File layout (both kinds): a text header of ``key=value`` lines between a magic line and a
-line ``end``, NUL padding to a 4 KiB boundary, then deterministic filler (SHAKE-256 of the
-model name) up to the file size. The header has no NUL byte (busybox awk ends a line
-there) and fits in ``HEADER_LIMIT`` bytes; the stand-in stops reading at ``end``.
+``.rknn``: the real container, version 6: ``RKNN`` + 4 zero bytes, u64 version, u64 blob
+size N, 40 zero bytes, the blob (a FlatBuffer identifier ``RKNN`` and deterministic filler),
+u64 JSON size M, then the trailing JSON (sorted keys, compact, as rknn-toolkit2 writes it)
+with ``version``, ``target_platform``, ``norm_tensor`` and ``graph``. The demo stand-in
+reads the encoder's tensors and platform from that JSON, as the suite does.
 
-``.rkllm`` header::
+``.rkllm``: the real file's only readable part is its ASCII footer at the very end,
+``rkllm-toolkit version: X.Y.Z`` (with a NUL before 1.3, as the one public 1.1.4 file shows).
+Everything the stand-in needs beyond it (what the real runtime would de-obfuscate: platform,
+context limit, cores, dtype, and the twin's answers) sits in a private section at the start
+that the suite never reads: ``key=value`` lines between the line ``RKLLM-TWIN`` and a line
+``end``, NUL padding to a 4 KiB boundary, then filler up to the footer. The suite learns
+those facts from the stand-in's init lines, exactly as from a real runtime. Section lines::
 
-    RKLLM
+    RKLLM-TWIN
     format=2                       model format: 1 = toolkit 1.1.x, 2 = 1.2.x, 3 = 1.3.x
     toolkit_version=1.2.1
     target_platform=RK3576
@@ -25,20 +35,11 @@ there) and fits in ``HEADER_LIMIT`` bytes; the stand-in stops reading at ``end``
     @<TAB>i<TAB><sha256 picture><TAB><sha256 prompt>|*<TAB><sel><TAB><tokens>   picture answer
     end
 
+The section has no NUL byte (busybox awk ends a line there) and fits in ``HEADER_LIMIT``.
 ``sel`` is ``*`` or a runtime series (``1.1``, ``1.3``): the stand-in prefers the entry for
 its runtime series, so answers differ slightly between runtimes and quantizations, as real
 greedy outputs do. Prompts are hashed after removing ``<image>``. Tokens are pre-split
 (see ``tokenize``); ``\\n`` and ``\\\\`` are escaped.
-
-``.rknn`` header::
-
-    RKNN
-    version=6
-    toolkit_version=2.3.2
-    target_platform=rk3576
-    input0=pixel|4|1,392,392,3|NHWC|FP16
-    output0=54127|2|196,1536|UNDEFINED|FP16
-    end
 """
 
 from __future__ import annotations
@@ -46,14 +47,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import struct
 from pathlib import Path
 
 import attr
 
 from hil.kit.pictures import PICTURES_DIR
 
-MAGIC_RKLLM = b"RKLLM\n"
-MAGIC_RKNN = b"RKNN\n"
+MAGIC_RKLLM = b"RKLLM-TWIN\n"  # the private section's first line (the suite never reads it)
+RKNN_MAGIC = b"RKNN\0\0\0\0"
+RKNN_CONTAINER_VERSION = 6
+FOOTER = "rkllm-toolkit version: {}"
 HEADER_LIMIT = 256 * 1024
 ALIGN = 4096
 IMAGE_TOKENS = 196
@@ -117,6 +121,11 @@ class ModelSpec:
         return FAMILIES[self.family]
 
     @property
+    def vision_name(self) -> str:
+        """The encoder's file stem as the model zoo names it: ``qwen2_vl_2b_vision_rk3576``."""
+        return f"{re.sub(r'[.-]', '_', self.family)}_vision_{self.target_platform.lower()}"
+
+    @property
     def embed_size(self) -> int:
         return self.fam.hidden_size
 
@@ -127,11 +136,11 @@ class ModelSpec:
 MODELS = {
     m.name: m
     for m in (
-        ModelSpec(name="qwen2-vl-2b-w4a16-rk3576", family="qwen2-vl-2b", dtype="W4A16"),
-        ModelSpec(name="qwen2.5-vl-3b-w4a16-rk3576", family="qwen2.5-vl-3b", dtype="W4A16"),
-        ModelSpec(name="qwen2-vl-7b-w4a16-rk3576", family="qwen2-vl-7b", dtype="W4A16"),
+        ModelSpec(name="qwen2-vl-2b-instruct_w4a16_rk3576", family="qwen2-vl-2b", dtype="W4A16"),
+        ModelSpec(name="qwen2.5-vl-3b-w4a16_level1_rk3576", family="qwen2.5-vl-3b", dtype="W4A16"),
+        ModelSpec(name="qwen2-vl-7b-instruct_w4a16_rk3576", family="qwen2-vl-7b", dtype="W4A16"),
         # Converted for the wrong SoC: the RK3588 has three NPU cores.
-        ModelSpec(name="qwen2-vl-2b-w8a8-rk3588", family="qwen2-vl-2b", dtype="W8A8",
+        ModelSpec(name="qwen2-vl-2b-instruct_w8a8_rk3588", family="qwen2-vl-2b", dtype="W8A8",
                   target_platform="RK3588", npu_core_num=3),
     )
 }
@@ -311,10 +320,16 @@ def _filler(label: str, size: int) -> bytes:
     return hashlib.shake_256(f"rk3576-hil twin model filler {label}".encode()).digest(size) if size > 0 else b""
 
 
+def rkllm_footer(toolkit_version: str) -> bytes:
+    """The real file's last bytes; a NUL after the text before toolkit 1.3 (model-files.md §2.1)."""
+    text = FOOTER.format(toolkit_version).encode("ascii")
+    return text + (b"\0" if model_format(toolkit_version) < 3 else b"")
+
+
 def rkllm_bytes(spec: ModelSpec, pictures_dir: Path = PICTURES_DIR) -> bytes:
     fam = spec.fam
     lines = [
-        "RKLLM",
+        MAGIC_RKLLM.decode().strip(),
         f"format={model_format(spec.toolkit_version)}",
         f"toolkit_version={spec.toolkit_version}",
         f"target_platform={spec.target_platform}",
@@ -337,35 +352,50 @@ def rkllm_bytes(spec: ModelSpec, pictures_dir: Path = PICTURES_DIR) -> bytes:
         tokens = _US.join(_escape(t) for t in tokenize(text))
         lines.append(f"@\t{kind}\t{key1}\t{key2}\t{sel}\t{tokens}")
     data = _header(lines)
-    return data + _filler(spec.name + ".rkllm", fam.llm_kib * 1024 - len(data))
+    footer = rkllm_footer(spec.toolkit_version)
+    return data + _filler(spec.name + ".rkllm", fam.llm_kib * 1024 - len(data) - len(footer)) + footer
+
+
+def rknn_json(spec: ModelSpec) -> dict:
+    """The trailing JSON of the encoder, in rknn-toolkit2's keys (an FP16 build: empty dtypes)."""
+    fam = spec.fam
+    fp16 = {"qnt_method": "", "qnt_type": "", "vx_type": ""}
+    tensors = [([1, 3, IMAGE_SIZE, IMAGE_SIZE], "pixel"), ([IMAGE_TOKENS, fam.hidden_size], fam.output_name)]
+    norm = [{"dim_num": len(shape), "dtype": fp16, "size": shape, "tensor_id": i, "url": name}
+            for i, (shape, name) in enumerate(tensors)]
+    ends = [("input", 0, 0), ("output", 0, 1)]
+    return {
+        "connection": [{"left": side, "left_tensor_id": lid, "node_id": 0,
+                        "right_tensor": {"tensor_id": rid, "type": "norm_tensor"}} for side, lid, rid in ends],
+        "const_tensor": [],
+        "graph": [{"left": side, "left_tensor_id": lid, "right": "norm_tensor", "right_tensor_id": rid}
+                  for side, lid, rid in ends],
+        "input_num": 1, "name": "rknn model", "network_platform": "ONNX", "node_num": 1,
+        "nodes": [{"input_num": 1, "lid": "npu_network_bin_graph", "name": "nnbg",
+                   "nn": {"nbg": {"type": "RKNN_OP_NNBG"}}, "op": "RKNN_OP_NNBG", "output_num": 1, "uid": 0}],
+        "norm_tensor": norm, "norm_tensor_num": len(norm), "ori_network_platform": "ONNX", "output_num": 1,
+        "target_platform": [spec.target_platform.lower()], "version": spec.rknn_toolkit_version,
+        "virtual_tensor": [],
+    }
 
 
 def rknn_bytes(spec: ModelSpec) -> bytes:
-    fam = spec.fam
-    lines = [
-        "RKNN",
-        "version=6",
-        f"toolkit_version={spec.rknn_toolkit_version}",
-        f"compiler_version={RKNN_COMPILER}",
-        f"target_platform={spec.target_platform.lower()}",
-        "framework=ONNX",
-        f"family={spec.family}",
-        "n_input=1",
-        "n_output=1",
-        f"input0=pixel|4|1,{IMAGE_SIZE},{IMAGE_SIZE},3|NHWC|FP16",
-        f"output0={fam.output_name}|2|{IMAGE_TOKENS},{fam.hidden_size}|UNDEFINED|FP16",
-        "note=synthetic vision encoder for the rk3576-hil virtual bench; it holds no weights",
-    ]
-    data = _header(lines)
-    return data + _filler(spec.name + ".rknn", fam.vision_kib * 1024 - len(data))
+    """The real container (model-files.md §1.1): 64-byte header, blob, u64 JSON size, JSON."""
+    trailer = json.dumps(rknn_json(spec), sort_keys=True, separators=(",", ":")).encode("utf-8")
+    header_size, size = 64, spec.fam.vision_kib * 1024
+    # the blob is a FlatBuffer (identifier RKNN at bytes 4..7); the twin's holds no graph
+    head = struct.pack("<I", 16) + b"RKNN" + struct.pack("<Q", RKNN_CONTAINER_VERSION)
+    blob = head + _filler(spec.name + ".rknn", size - header_size - 8 - len(trailer) - len(head))
+    header = RKNN_MAGIC + struct.pack("<QQ", RKNN_CONTAINER_VERSION, len(blob)) + b"\0" * 40
+    return header + blob + struct.pack("<Q", len(trailer)) + trailer
 
 
 def corrupt(data: bytes) -> bytes:
-    """A model whose magic is gone (a truncated or zeroed download)."""
+    """A model whose start is gone (a truncated or zeroed download)."""
     return b"\0" * 16 + data[16:]
 
 
-# --- reading ------------------------------------------------------------------------------
+# --- reading (for expectations in tests; the suite reads models with hil.rockchip) ---------
 
 
 class ModelFormatError(ValueError):
@@ -373,17 +403,13 @@ class ModelFormatError(ValueError):
 
 
 def parse(data: bytes) -> dict:
-    """Header fields of an .rkllm or .rknn twin model; answers under ``answers``."""
-    if data.startswith(MAGIC_RKLLM):
-        kind = "rkllm"
-    elif data.startswith(MAGIC_RKNN):
-        kind = "rknn"
-    else:
-        raise ModelFormatError("bad magic: not an RKLLM/RKNN twin model")
+    """The private section of a twin ``.rkllm``; answers under ``answers``."""
+    if not data.startswith(MAGIC_RKLLM):
+        raise ModelFormatError("bad magic: not a twin .rkllm")
     end = data.find(b"\nend\n", 0, HEADER_LIMIT)
     if end < 0:
         raise ModelFormatError("no end of header")
-    fields: dict = {"kind": kind, "answers": []}
+    fields: dict = {"kind": "rkllm", "answers": []}
     for line in data[:end].decode("utf-8").split("\n")[1:]:
         if line.startswith("@\t"):
             _, akind, key1, key2, sel, tokens = line.split("\t")
@@ -438,8 +464,9 @@ def answer(
 
 
 def files_of(name: str) -> tuple[str, str]:
-    """File names inside a model directory: (LLM, vision encoder)."""
-    return f"{name}.rkllm", f"{name}-vision.rknn"
+    """File names of a model: (LLM, vision encoder), the model zoo's for the twin's models."""
+    spec = MODELS.get(name)
+    return f"{name}.rkllm", f"{spec.vision_name if spec else name + '_vision'}.rknn"
 
 
 def write_model(
@@ -449,11 +476,12 @@ def write_model(
     corrupt_llm: bool = False,
     corrupt_vision: bool = False,
     name: str | None = None,
-) -> Path:
-    """Write ``<dest>/<name>/{<name>.rkllm, <name>-vision.rknn, model.json}``; returns the directory."""
+) -> tuple[Path, Path]:
+    """Write the model's ``.rkllm`` and ``.rknn`` into ``dest_dir``, as a model zoo folder holds
+    them; returns their paths (LLM, vision encoder)."""
     spec = MODELS[spec] if isinstance(spec, str) else spec
     name = name or spec.name
-    directory = Path(dest_dir) / name
+    directory = Path(dest_dir)
     directory.mkdir(parents=True, exist_ok=True)
     llm = rkllm_bytes(spec, pictures_dir)
     vision = rknn_bytes(spec)
@@ -461,38 +489,18 @@ def write_model(
         llm = corrupt(llm)
     if corrupt_vision:
         vision = corrupt(vision)
-    llm_name, vision_name = files_of(name)
-    (directory / llm_name).write_bytes(llm)
-    (directory / vision_name).write_bytes(vision)
-    meta = {
-        "name": name,
-        "family": spec.family,
-        "base_model": spec.fam.display,
-        "model_dtype": spec.dtype,
-        "target_platform": spec.target_platform,
-        "npu_core_num": spec.npu_core_num,
-        "max_context_limit": spec.max_context_limit,
-        "toolkit_version": spec.toolkit_version,
-        "rknn_toolkit_version": spec.rknn_toolkit_version,
-        "image_size": [IMAGE_SIZE, IMAGE_SIZE],
-        "image_tokens": IMAGE_TOKENS,
-        "embed_size": spec.embed_size,
-        "synthetic": True,
-        "corrupt": corrupt_llm or corrupt_vision,
-        "files": {
-            "llm": {"path": llm_name, "size": len(llm), "sha256": hashlib.sha256(llm).hexdigest()},
-            "vision": {"path": vision_name, "size": len(vision), "sha256": hashlib.sha256(vision).hexdigest()},
-        },
-    }
-    (directory / "model.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return directory
+    paths = tuple(directory / f for f in files_of(name))
+    for path, data in zip(paths, (llm, vision)):
+        path.write_bytes(data)
+    return paths
 
 
-def write_corrupt_model(dest_dir: Path, base: str = "qwen2-vl-2b-w4a16-rk3576", name: str | None = None) -> Path:
-    """A copy of ``base`` whose .rkllm has lost its magic (for the invalid-model checks)."""
+def write_corrupt_model(dest_dir: Path, base: str = "qwen2-vl-2b-instruct_w4a16_rk3576",
+                        name: str | None = None) -> tuple[Path, Path]:
+    """A copy of ``base`` whose .rkllm has lost its start (for the invalid-model checks)."""
     return write_model(dest_dir, base, corrupt_llm=True, name=name or f"{base}-corrupt")
 
 
 def write_models(dest_dir: Path, names: list[str] | None = None, pictures_dir: Path = PICTURES_DIR) -> list[Path]:
-    """Write the given twin models (all of ``MODELS`` by default)."""
-    return [write_model(dest_dir, n, pictures_dir) for n in (names or list(MODELS))]
+    """Write the given twin models (all of ``MODELS`` by default) into one folder; returns the LLM files."""
+    return [write_model(dest_dir, n, pictures_dir)[0] for n in (names or list(MODELS))]

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from hil.kit.prompts import text_prompts
+from hil.twin import deploykit, models
 from hil.twin.build import ROOT_PASSWORD
 from hil.twin.lab import PDU_PASSWORD
 
@@ -20,8 +21,18 @@ def bench(start_bench):
     return start_bench(boards=1, timescale=TIMESCALE)
 
 
-def test_reference_image_passes_everything(bench, run_suite):
-    run = run_suite(bench, "--image", "twin-good")
+def vendor_files(tmp_path, model: str) -> list[str]:
+    """What a vendor engineer has after following Rockchip's guide: the SDK's demo build where the
+    SDK installs it, and the model zoo's two files; no runtime.yaml, no model.json anywhere."""
+    sdk = deploykit.write_sdk(tmp_path / "rknn-llm" / "examples" / "multimodal_model_demo")
+    llm, vision = models.write_model(tmp_path / "model-zoo", model)
+    written = [p.name for p in tmp_path.rglob("*")]
+    assert not {"runtime.yaml", "model.json", "models.yaml"} & set(written)
+    return ["--demo-dir", str(sdk), "--llm", str(llm), "--vision", str(vision)]
+
+
+def test_reference_image_passes_everything(bench, run_suite, tmp_path):
+    run = run_suite(bench, "--image", "twin-good", *vendor_files(tmp_path, "qwen2-vl-2b-instruct_w4a16_rk3576"))
     assert run.failed() == {}, f"failures on twin-good:\n{run.failed()}\n{run.output[-3000:]}"
     skipped = {k: v["message"] for k, v in run.cases.items() if v["outcome"] == "skipped"}
     assert skipped == {}, f"tests skipped on the reference image: {skipped}"
@@ -109,18 +120,25 @@ def test_no_login_gives_up_after_bounded_retries(bench, run_suite):
     assert ROOT_PASSWORD not in run.texts()
 
 
-def test_rk3588_model_is_named(bench, run_suite):
-    run = run_suite(bench, "--image", "twin-good", "--model", "qwen2-vl-2b-w8a8-rk3588")
+def test_rk3588_model_is_named_from_the_runtimes_words(bench, run_suite, tmp_path):
+    run = run_suite(bench, "--image", "twin-good", *vendor_files(tmp_path, "qwen2-vl-2b-instruct_w8a8_rk3588"))
     case = "test_config.py::test_configuration[target_platform]"
     assert run.outcome(case) == "failed"
-    assert "RK3588" in run.message(case) and "RK3576" in run.message(case)
+    message = run.message(case)
+    assert "RK3588" in message and "RK3576" in message
+    assert "the runtime: 'E rkllm: the model target_platform[RK3588] does not match" in message
+    assert run.outcome("test_config.py::test_configuration[vision_platform]") == "failed", "the .rknn says rk3588"
+    for case in ("test_text_inference.py::test_text_performance", "test_multimodal.py::test_multimodal_performance"):
+        assert "not run, configuration check failed: [target_platform]" in run.message(case)
 
 
-def test_embed_size_mismatch_named_before_segfault(bench, run_suite):
-    run = run_suite(bench, "--image", "twin-good", "--model", "qwen2.5-vl-3b-w4a16-rk3576")
+def test_embed_size_mismatch_named_before_segfault(bench, run_suite, tmp_path):
+    run = run_suite(bench, "--image", "twin-good", *vendor_files(tmp_path, "qwen2.5-vl-3b-w4a16_level1_rk3576"))
     case = "test_config.py::test_configuration[embed_size]"
     assert run.outcome(case) == "failed"
-    assert "2048" in run.message(case) and "1536" in run.message(case)
+    message = run.message(case)
+    assert "2048" in message and "1536" in message and "its .rknn's output shape" in message
+    assert "assumed" in message, "the demo's EMBED_SIZE is the SDK rule, not read from the binary"
     mm = run.message("test_multimodal.py::test_multimodal_performance")
     assert "not run" in mm and "embed_size" in mm
     assert "Segmentation fault" not in run.output

@@ -41,8 +41,8 @@ def board(start_bench, tmp_path_factory):
     bench.call("GET", "/outlet/1/1")
     local = tmp_path_factory.mktemp("deploy")
     standins.write_bundle(local, "1.2.1")
-    models.write_models(local / "models", ["qwen2-vl-2b-w4a16-rk3576", "qwen2.5-vl-3b-w4a16-rk3576",
-                                           "qwen2-vl-2b-w8a8-rk3588"])
+    models.write_models(local / "models", ["qwen2-vl-2b-instruct_w4a16_rk3576", "qwen2.5-vl-3b-w4a16_level1_rk3576",
+                                           "qwen2-vl-2b-instruct_w8a8_rk3588"])
     client = ssh_client(bench)
     run(client, f"mkdir -p {REMOTE}")
     sftp = client.open_sftp()
@@ -66,12 +66,12 @@ def decode_rates(out: str) -> list[float]:
 
 def test_demo_answers_the_picture_with_1_2_1_log_format(board):
     _, client = board
-    rc, out = demo(client, "qwen2-vl-2b-w4a16-rk3576", "0\\nexit\\n")
+    rc, out = demo(client, "qwen2-vl-2b-instruct_w4a16_rk3576", "0\\nexit\\n")
     assert rc == 0, out[-1500:]
     assert "I rkllm: rkllm-runtime version: 1.2.1, rknpu driver version: 0.9.8, platform: RK3576" in out
     assert re.search(r"I rkllm: rkllm-toolkit version: \S+, max_context_limit: 4096, npu_core_num: 2, "
                      r"target_platform: RK3576, model_dtype: W4A16", out)
-    llm = models.rkllm_bytes(models.MODELS["qwen2-vl-2b-w4a16-rk3576"])
+    llm = models.rkllm_bytes(models.MODELS["qwen2-vl-2b-instruct_w4a16_rk3576"])
     expected = models.answer(llm, "<image>What is in the image?", sha256_file(PICTURE))
     assert "robot: " + expected.strip()[:40] in out
     assert "I rkllm:  Peak Memory Usage (GB)" in out
@@ -82,21 +82,21 @@ def test_demo_answers_the_picture_with_1_2_1_log_format(board):
 
 def test_embed_size_mismatch_segfaults_like_the_1_2_1_demo(board):
     _, client = board
-    rc, out = demo(client, "qwen2.5-vl-3b-w4a16-rk3576", "0\\nexit\\n")
+    rc, out = demo(client, "qwen2.5-vl-3b-w4a16_level1_rk3576", "0\\nexit\\n")
     assert rc == 139, out[-800:]
     assert "main: ImgEnc Model loaded in" in out
 
 
 def test_rk3588_model_fails_init(board):
     _, client = board
-    rc, out = demo(client, "qwen2-vl-2b-w8a8-rk3588", "exit\\n")
+    rc, out = demo(client, "qwen2-vl-2b-instruct_w8a8_rk3588", "exit\\n")
     assert "target_platform: RK3588" in out
     assert "rkllm init failed" in out and rc != 0
 
 
 def test_core_num_3_prints_the_mask_error_and_carries_on(board):
     _, client = board
-    rc, out = demo(client, "qwen2-vl-2b-w4a16-rk3576", "exit\\n", core_num=3)
+    rc, out = demo(client, "qwen2-vl-2b-instruct_w4a16_rk3576", "exit\\n", core_num=3)
     assert re.search(r"E RKNN: \[\d\d:\d\d:\d\d\.\d{3}\] rknn_set_core_mask: unavailable core mask found for "
                      r"current platform! max core mask = 3", out)
     assert rc == 0
@@ -104,11 +104,11 @@ def test_core_num_3_prints_the_mask_error_and_carries_on(board):
 
 def test_decode_slow_fault_slows_decoding(board):
     bench, client = board
-    base = [r for _ in range(3) for r in decode_rates(demo(client, "qwen2-vl-2b-w4a16-rk3576", "0\\nexit\\n")[1])]
+    base = [r for _ in range(3) for r in decode_rates(demo(client, "qwen2-vl-2b-instruct_w4a16_rk3576", "0\\nexit\\n")[1])]
     bench.call("PUT", "/fault/1/decode-slow", b"30")
     try:
         wait_in_guest(client, "[ -e /run/twin/fault/decode-slow ]")
-        slow = [r for _ in range(3) for r in decode_rates(demo(client, "qwen2-vl-2b-w4a16-rk3576", "0\\nexit\\n")[1])]
+        slow = [r for _ in range(3) for r in decode_rates(demo(client, "qwen2-vl-2b-instruct_w4a16_rk3576", "0\\nexit\\n")[1])]
     finally:
         bench.call("DELETE", "/fault/1/decode-slow")
     ratio = statistics.median(slow) / statistics.median(base)
@@ -120,7 +120,7 @@ def test_oom_kill_fault(board):
     bench.call("PUT", "/fault/1/oom-kill", b"1")
     try:
         wait_in_guest(client, "[ -e /run/twin/fault/oom-kill ]")
-        rc, out = demo(client, "qwen2-vl-2b-w4a16-rk3576", "0\\nexit\\n")
+        rc, out = demo(client, "qwen2-vl-2b-instruct_w4a16_rk3576", "0\\nexit\\n")
     finally:
         bench.call("DELETE", "/fault/1/oom-kill")
     assert rc == 137, out[-500:]
@@ -131,7 +131,7 @@ def test_npu_load_and_temperature_rise_while_the_demo_runs(board):
     """Sampled from debugfs and the thermal zone during a run, as eval_perf_watch_npu.sh does."""
     _, client = board
     d = f"{REMOTE}/demo_Linux_aarch64"
-    m = f"{REMOTE}/models/qwen2-vl-2b-w4a16-rk3576/qwen2-vl-2b-w4a16-rk3576"
+    m = f"{REMOTE}/models/qwen2-vl-2b-instruct_w4a16_rk3576/qwen2-vl-2b-instruct_w4a16_rk3576"
     zone = "$(grep -l npu-thermal /sys/class/thermal/thermal_zone*/type | head -1 | xargs dirname)"
     script = (
         f"z={zone}; t0=$(cat $z/temp); "

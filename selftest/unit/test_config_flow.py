@@ -16,8 +16,10 @@ from labgrid import Environment
 from hil.kit import prompts
 from hil.kit.golden import GoldenAnswers
 from hil.paths import REPO
+from hil.suite import config
 from hil.suite.env import EnvError, LabEnv
 from hil.suite.inference import InferenceRun, InferenceRunner
+from hil.twin import deploykit, models
 
 ENV = """\
 targets:
@@ -122,3 +124,37 @@ def test_a_broken_env_is_named_with_its_line(tmp_path):
     bad.write_text("targets:\n  main:\n    drivers: {\n  oops\n")
     with pytest.raises(EnvError, match=r"bad.yaml line \d+, column \d+: not valid YAML"):
         LabEnv.load(bad)
+
+
+def _options(**kw):
+    return SimpleNamespace(**{"demo_dir": None, "llm": None, "vision": None, "models_dir": None, **kw})
+
+
+def test_the_sdk_build_and_the_model_files_come_from_the_env_or_the_options(tmp_path):
+    """``demo_dir``, ``llm`` and ``vision`` are target options as well as options; the options win."""
+    sdk = deploykit.write_sdk(tmp_path / "sdk")
+    llm, vision = models.write_model(tmp_path / "zoo", "qwen2.5-vl-3b-w4a16_level1_rk3576")
+    env_file = tmp_path / "board.yaml"
+    env_file.write_text(ENV.replace("      models_dir: models\n",
+                                    f"      demo_dir: sdk/deploy/install/demo_Linux_aarch64\n      llm: {llm}\n"))
+    env = LabEnv.load(env_file)
+    kit = config.load_kit(_options(), env)
+    assert kit.runtime.demo_dir == sdk
+    (model,) = kit.models.values()
+    assert (model.name, model.vision) == ("qwen2.5-vl-3b-w4a16_level1_rk3576", vision), "its encoder beside it, by name"
+    other, _ = models.write_model(tmp_path / "other", "qwen2-vl-7b-instruct_w4a16_rk3576")
+    assert config.load_kit(_options(llm=str(other)), env).model(None).name == "qwen2-vl-7b-instruct_w4a16_rk3576"
+
+
+@pytest.mark.parametrize("given, words", [
+    ({"vision": "x.rknn"}, "--vision needs --llm"),
+    ({"llm": "x.rkllm", "models_dir": "zoo"}, "not both"),
+    ({"llm": "x.rkllm"}, "no demo build: pass --demo-dir"),
+    ({"demo_dir": "SDK"}, "no model: pass --llm"),
+])
+def test_a_missing_or_contradicting_model_option_is_named(tmp_path, env_file, given, words):
+    sdk = deploykit.write_sdk(tmp_path / "sdk")
+    given = {k: (str(sdk) if v == "SDK" else v) for k, v in given.items()}
+    env_file.write_text(ENV.replace("      models_dir: models\n", ""))
+    with pytest.raises(config.ConfigError, match=words):
+        config.load_kit(_options(**given), LabEnv.load(env_file))

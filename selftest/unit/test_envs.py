@@ -10,6 +10,8 @@ import pytest
 from labgrid import Environment
 
 from hil.paths import REPO
+from hil.twin import models
+from selftest.unit.test_rockchip_rkfw import update_img
 
 
 def test_real_board_template_loads_and_binds_every_driver():
@@ -35,7 +37,8 @@ def test_env_files_keep_secrets_out_of_the_real_board_template():
 def test_suite_options_are_in_pytest_help():
     out = subprocess.run([sys.executable, "-m", "pytest", "--help"], cwd=REPO, capture_output=True, text=True,
                          timeout=120).stdout
-    for option in ("--image=NAME", "--no-flash", "--model=NAME", "--models-dir=DIR", "--limits=FILE"):
+    for option in ("--image=NAME", "--no-flash", "--model=NAME", "--models-dir=DIR", "--limits=FILE",
+                   "--demo-dir=DIR", "--llm=FILE.rkllm", "--vision=FILE.rknn", "--golden-dir"):
         assert option in out, f"{option} missing from pytest --help"
     assert "RK3576 qualification suite" in out
 
@@ -70,6 +73,13 @@ BAD_START = [
     ("limits-name", {"limits": "limits:\n  - text_decode_token_per_s: {min: 1}\n"}, [],
      "did you mean 'text_decode_tokens_per_s'"),
     ("baseline", {}, ["--baseline", "/etc/hostname"], "--baseline /etc/hostname"),
+    ("update-img-for-rk3588", {"update.img": 0x33353838}, ["--image", "{tmp}/update.img"],
+     "is built for RK3588 but the board is RK3576"),
+    ("update-img-without-upgrade-tool", {"update.img": 0x33353736}, ["--image", "{tmp}/update.img"],
+     "flashed with 'upgrade_tool uf' (UpgradeToolDriver"),
+    ("vision-without-llm", {}, ["--vision", "{tmp}/x.rknn"], "--vision needs --llm"),
+    ("encoder-cut-short", {"cut-encoder": True}, ["--llm", "{tmp}/zoo/qwen2-vl-2b-instruct_w4a16_rk3576.rkllm"],
+     "qwen2_vl_2b_vision_rk3576.rknn: cut short: the header says blob"),
 ]
 
 
@@ -89,6 +99,12 @@ def test_what_can_be_checked_without_the_lab_stops_the_run_before_a_bench_starts
     if "limits" in edit:
         (tmp_path / "limits.yaml").write_text(edit["limits"])
         args = [*args, "--limits", str(tmp_path / "limits.yaml")]
+    if "update.img" in edit:
+        update_img(tmp_path, chip=edit["update.img"], loader_chip=edit["update.img"])
+    if "cut-encoder" in edit:
+        _, vision = models.write_model(tmp_path / "zoo", "qwen2-vl-2b-instruct_w4a16_rk3576")
+        vision.write_bytes(vision.read_bytes()[:-100])
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     bench_dir = tmp_path / "bench"
     proc = subprocess.run([sys.executable, "-m", "pytest", "--lg-env", str(env_file), *args,
                            f"--results={tmp_path / 'results'}"], cwd=REPO, capture_output=True, text=True,

@@ -16,8 +16,10 @@ from hil.kit.bundle import RuntimeBundle
     ("1.2.1", 2048, 2048),  # a rebuilt demo, as runtime.yaml declares it
 ])
 def test_embed_size_from_runtime_or_sdk_version(version, declared, expected):
-    spec = RuntimeBundle(root=None, rkllm_runtime=version, rknn_runtime="2.3.2", demo_version=version,
-                         demo_embed_size=declared)
+    spec = RuntimeBundle(demo_dir="demo_Linux_aarch64", rkllm_runtime=version, rknn_runtime="2.3.2",
+                         demo_version=version, demo_embed_size=declared, sources={"rkllm_runtime": "lib/librkllmrt.so"})
     build = demo_build(spec)
     assert build.embed_size == expected
     assert build.version == version
+    assert build.assumed == (declared is None and expected is not None), "only the SDK rule is an assumption"
+    assert (build.rkllm_runtime, build.source) == (version, "lib/librkllmrt.so")

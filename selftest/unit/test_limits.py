@@ -16,7 +16,7 @@ import pytest
 from hil.measure.limits import DEFAULT_FILE, UNGATED_FIGURES, Limits, LimitsError, figure_names
 from hil.paths import REPO
 
-QWEN2_2B = "qwen2-vl-2b-w4a16-rk3576"
+QWEN2_2B = "qwen2-vl-2b-instruct_w4a16_rk3576"
 
 
 def _file(tmp_path: Path, *entries: str) -> Path:

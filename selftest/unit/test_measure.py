@@ -1,11 +1,14 @@
-"""Measurements and limits: verdicts with a marginal band, summaries, serialisation."""
+"""Measurements and limits: verdicts with a marginal band, summaries, serialisation, anomalies."""
 
 from __future__ import annotations
 
 import pytest
 
+from hil.lab.npu import NPUSample
 from hil.measure.limits import Limit, Limits, LimitsError
 from hil.measure.figure import FAIL, MARGINAL, PASS, UNCHECKED, Measurement, better_direction
+from hil.measure.records import FigureRecord
+from hil.suite import recorder
 
 
 def test_median_and_spread_of_samples():
@@ -76,7 +79,7 @@ def test_limits_file_takes_marginal_tolerance_and_better(tmp_path):
 def test_a_later_entry_moves_the_default_marginal_band_with_its_bound(tmp_path):
     f = tmp_path / "mine.yaml"
     f.write_text("limits:\n  - text_decode_tokens_per_s: {min: 20}\n")
-    limit = Limits.load(f).select(model="qwen2-vl-2b-w4a16-rk3576")["text_decode_tokens_per_s"]
+    limit = Limits.load(f).select(model="qwen2-vl-2b-instruct_w4a16_rk3576")["text_decode_tokens_per_s"]
     assert limit.min == 20 and limit.marginal_min == pytest.approx(21.0) and limit.published == 14.45
 
 
@@ -90,3 +93,44 @@ def test_bad_limit_specs_are_named(tmp_path, text, error):
     f.write_text(text)
     with pytest.raises(LimitsError, match=error.replace("[", r"\[").replace("]", r"\]")):
         Limits.load(f)
+
+
+# --- anomalies: readings left out of a figure as impossible, kept in its record -------------------
+
+
+def test_anomalies_are_kept_in_the_record_and_name_why_a_figure_has_no_sample():
+    m = Measurement("npu_load_peak_pct.text.Core1", [], "%", anomalies=["Core1 read above 100 % in 3 of 3 samples"])
+    m.within(Limit(name="npu_load_peak_pct", unit="%", min=50))
+    assert m.verdict == FAIL and "Core1 read above 100 % in 3 of 3 samples" in m.failures[0]
+    record = FigureRecord.from_dict(m.to_dict())
+    assert record.anomalies == ["Core1 read above 100 % in 3 of 3 samples"]
+    assert FigureRecord.from_dict({"name": "older run"}).anomalies == [], "a record written before the field"
+    assert Measurement("x", [1.0]).to_dict()["anomalies"] == []
+
+
+def test_npu_load_figures_leave_out_a_core_above_100_percent_and_say_so():
+    """tests/test_npu_activity.py's figures of rknpu2#102's miscount (``Core1: 429496%``): the
+    sample is in no peak and no chart, and each figure's record and JUnit properties name it."""
+    from tests import test_npu_activity as activity
+
+    def sample(t, core0, core1):
+        return NPUSample(t, {"Core0": core0, "Core1": core1}, {}, f"NPU load:  Core0: {core0}%, Core1: {core1}%,")
+
+    sessions = [[sample(10.0, 20, 30), sample(10.2, 85, 429496), sample(10.4, 80, 75)],
+                [sample(50.0, 60, 64)]]
+    properties = []
+    figures = recorder.TestFigures("tests/test_npu_activity.py::test_npu_load_both_cores_text", {}, None,
+                          lambda k, v: properties.append((k, v)))
+    activity.test_npu_load_both_cores_text(sessions, figures,
+                                           {"npu_load_peak_pct": Limit(name="npu_load_peak_pct", unit="%", min=50)})
+
+    by_name = {m.name: m for m in figures.measurements}
+    assert by_name["npu_load_peak_pct.text.Core0"].samples == [80.0, 60.0]
+    assert by_name["npu_load_peak_pct.text.Core1"].samples == [75.0, 64.0]
+    why = "session 1: Core1 read above 100 % in 1 of 3 samples (up to 429496 %, board uptime 10.2-10.2 s): " \
+          "a driver miscount, left out"
+    assert all(m.anomalies == [why] and m.verdict == "pass" for m in by_name.values())
+    assert FigureRecord.from_dict(by_name["npu_load_peak_pct.text.Core1"].to_dict()).anomalies == [why]
+    assert ("npu_load_peak_pct.text.Core1.anomalies", why) in properties
+    [series] = figures.series_list
+    assert series["t"] == pytest.approx([0.0, 0.4, 40.0]) and max(series["values"]["Core1"]) == 75

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 
 import pytest
 import yaml
@@ -11,13 +10,14 @@ from PIL import Image
 
 from hil.kit import pictures
 from hil.paths import IMAGES_DIR
+from hil.rockchip import rkllmfile, rknnfile
 from hil.twin import models
 
 RK3576_MODELS = [m for m in models.MODELS.values() if m.target_platform == "RK3576"]
 
 
 @pytest.mark.parametrize("name", sorted(models.MODELS))
-def test_rkllm_header_round_trip(name):
+def test_rkllm_private_section_round_trip(name):
     spec = models.MODELS[name]
     fields = models.parse(models.rkllm_bytes(spec))
     assert fields["kind"] == "rkllm"
@@ -32,11 +32,24 @@ def test_rkllm_header_round_trip(name):
     assert fields["answers"], "a model without answers would only give generic text"
 
 
-def test_wrong_soc_model_is_built_for_rk3588():
-    fields = models.parse(models.rkllm_bytes(models.MODELS["qwen2-vl-2b-w8a8-rk3588"]))
+@pytest.mark.parametrize("toolkit, ending", [("1.2.1", b"rkllm-toolkit version: 1.2.1\0"),
+                                             ("1.3.0", b"rkllm-toolkit version: 1.3.0")])
+def test_rkllm_ends_with_the_real_footer_read_by_the_real_reader(toolkit, ending, tmp_path):
+    spec = models.MODELS["qwen2-vl-2b-instruct_w4a16_rk3576"].evolve(toolkit_version=toolkit)
+    data = models.rkllm_bytes(spec)
+    assert data.endswith(ending)
+    path = tmp_path / "m.rkllm"
+    path.write_bytes(data)
+    assert rkllmfile.read_rkllm(path).toolkit_version == toolkit
+
+
+def test_wrong_soc_model_is_built_for_rk3588(tmp_path):
+    spec = models.MODELS["qwen2-vl-2b-instruct_w8a8_rk3588"]
+    fields = models.parse(models.rkllm_bytes(spec))
     assert (fields["target_platform"], fields["npu_core_num"], fields["model_dtype"]) == ("RK3588", "3", "W8A8")
-    vision = models.parse(models.rknn_bytes(models.MODELS["qwen2-vl-2b-w8a8-rk3588"]))
-    assert vision["target_platform"] == "rk3588"
+    _, vision = models.write_model(tmp_path, spec.name)
+    assert vision.name == "qwen2_vl_2b_vision_rk3588.rknn"
+    assert rknnfile.read_rknn(vision).target_platform == ["rk3588"]
 
 
 @pytest.mark.parametrize(
@@ -44,26 +57,28 @@ def test_wrong_soc_model_is_built_for_rk3588():
 )
 def test_format_follows_the_toolkit(toolkit, fmt):
     assert models.model_format(toolkit) == fmt
-    spec = models.MODELS["qwen2-vl-2b-w4a16-rk3576"].evolve(toolkit_version=toolkit)
+    spec = models.MODELS["qwen2-vl-2b-instruct_w4a16_rk3576"].evolve(toolkit_version=toolkit)
     assert models.parse(models.rkllm_bytes(spec))["format"] == str(fmt)
 
 
 @pytest.mark.parametrize(
-    "name, dims, output",
+    "name, embed, output, vision_file",
     [
-        ("qwen2-vl-2b-w4a16-rk3576", "196,1536", "54127"),
-        ("qwen2.5-vl-3b-w4a16-rk3576", "196,2048", "34548"),
-        ("qwen2-vl-7b-w4a16-rk3576", "196,3584", "61035"),
+        ("qwen2-vl-2b-instruct_w4a16_rk3576", 1536, "54127", "qwen2_vl_2b_vision_rk3576.rknn"),
+        ("qwen2.5-vl-3b-w4a16_level1_rk3576", 2048, "34548", "qwen2_5_vl_3b_vision_rk3576.rknn"),
+        ("qwen2-vl-7b-instruct_w4a16_rk3576", 3584, "61035", "qwen2_vl_7b_vision_rk3576.rknn"),
     ],
 )
-def test_vision_encoder_dims_per_family(name, dims, output):
-    fields = models.parse(models.rknn_bytes(models.MODELS[name]))
-    assert fields["kind"] == "rknn"
-    assert fields["version"] == "6"
-    assert fields["toolkit_version"] == "2.3.2"
-    assert fields["target_platform"] == "rk3576"
-    assert fields["input0"] == "pixel|4|1,392,392,3|NHWC|FP16"
-    assert fields["output0"] == f"{output}|2|{dims}|UNDEFINED|FP16"
+def test_vision_encoder_is_a_real_container(name, embed, output, vision_file, tmp_path):
+    """The real reader reads the twin's encoder as it reads Rockchip's own files."""
+    llm, vision = models.write_model(tmp_path, name)
+    assert (llm.name, vision.name) == (f"{name}.rkllm", vision_file)
+    info = rknnfile.read_rknn(vision)
+    assert (info.format, info.container_version, info.encrypted) == ("rknn", 6, False)
+    assert info.toolkit_version == "2.3.2"
+    assert info.target_platform == ["rk3576"]
+    assert [(t.name, tuple(t.shape)) for t in info.inputs] == [("pixel", (1, 3, 392, 392))]
+    assert [(t.name, tuple(t.shape)) for t in info.outputs] == [(output, (196, embed))]
 
 
 @pytest.mark.parametrize("name", sorted(models.MODELS))
@@ -73,22 +88,9 @@ def test_files_are_deterministic_and_small(name, tmp_path):
     assert models.rknn_bytes(spec) == models.rknn_bytes(spec)
     a = models.write_model(tmp_path / "a", name)
     b = models.write_model(tmp_path / "b", name)
-    for f in models.files_of(name):
-        assert (a / f).read_bytes() == (b / f).read_bytes()
-        assert 256 * 1024 <= (a / f).stat().st_size <= 2 * 1024 * 1024
-    assert (a / "model.json").read_text() == (b / "model.json").read_text()
-
-
-def test_model_json_describes_the_files(tmp_path):
-    directory = models.write_model(tmp_path, "qwen2.5-vl-3b-w4a16-rk3576")
-    meta = json.loads((directory / "model.json").read_text())
-    assert meta["embed_size"] == 2048 and meta["image_tokens"] == 196
-    for role in ("llm", "vision"):
-        entry = meta["files"][role]
-        data = (directory / entry["path"]).read_bytes()
-        assert entry["size"] == len(data)
-        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
-    assert meta["corrupt"] is False
+    for x, y in zip(a, b):
+        assert x.read_bytes() == y.read_bytes()
+        assert 256 * 1024 <= x.stat().st_size <= 2 * 1024 * 1024
 
 
 def test_models_differ_from_each_other():
@@ -97,18 +99,16 @@ def test_models_differ_from_each_other():
 
 
 def test_corrupt_model_has_no_magic(tmp_path):
-    directory = models.write_corrupt_model(tmp_path)
-    llm_name, vision_name = models.files_of(directory.name)
-    data = (directory / llm_name).read_bytes()
+    llm, vision = models.write_corrupt_model(tmp_path)
+    data = llm.read_bytes()
     assert not data.startswith(models.MAGIC_RKLLM)
     with pytest.raises(models.ModelFormatError):
         models.parse(data)
-    assert models.parse((directory / vision_name).read_bytes())["kind"] == "rknn"
-    assert json.loads((directory / "model.json").read_text())["corrupt"] is True
+    assert rknnfile.read_rknn(vision).target_platform == ["rk3576"]
 
 
-def test_header_ends_before_the_filler():
-    data = models.rkllm_bytes(models.MODELS["qwen2-vl-2b-w4a16-rk3576"])
+def test_private_section_ends_before_the_filler():
+    data = models.rkllm_bytes(models.MODELS["qwen2-vl-2b-instruct_w4a16_rk3576"])
     end = data.index(b"\nend\n") + 5
     assert end <= models.HEADER_LIMIT
     assert b"\0" not in data[:end], "busybox awk stops reading a line at NUL"
@@ -169,7 +169,7 @@ def test_answers_differ_by_runtime_or_quantization_but_stay_on_topic():
 
 
 def test_unknown_prompt_and_picture_get_deterministic_fallbacks():
-    llm = models.rkllm_bytes(models.MODELS["qwen2-vl-2b-w4a16-rk3576"])
+    llm = models.rkllm_bytes(models.MODELS["qwen2-vl-2b-instruct_w4a16_rk3576"])
     assert models.answer(llm, "Tell me a joke") == models.generic_answer("Tell me a joke")
     assert models.generic_answer("Tell me a joke") == models.generic_answer("Tell me a joke")
     assert "Tell me a joke" in models.generic_answer("Tell me a joke")

@@ -106,7 +106,9 @@ def test_load_per_core(npu, surface):
     surface.write("proc/rknpu/load", "NPU load:  Core0: 12%, Core1: 13%,\n")
     assert npu.load() == {"Core0": 12, "Core1": 13}
     surface.write("proc/rknpu/load", "NPU load:  5%\n")  # single-core SoCs
-    assert npu.load() == {"Core0": 5}
+    assert npu.load() == {"NPU": 5}
+    surface.write("proc/rknpu/load", "NPU load:  Core0: 99%, Core1: 99%, Core2: 429496%\n")  # rknpu2#102
+    assert npu.load() == {"Core0": 99, "Core1": 99, "Core2": 429496}, "kept as printed, not clipped"
     surface.write("proc/rknpu/load", "garbage\n")
     with pytest.raises(NPUError, match="garbage"):
         npu.load()
@@ -346,6 +348,20 @@ def test_sample_reads_both_cores_and_every_zone(npu, surface, target):
     assert times == sorted(times) and 0.6 < sampler.duration < 2.5, "board uptime"
     assert "NPU load:  Core0: 40%, Core1: 92%," in sampler.transcript
     assert not process.started[-1].running, "the loop is stopped on exit"
+
+
+def test_sampler_leaves_a_core_above_100_percent_out_of_the_peak(npu, surface):
+    """The driver's miscount (rknpu2#102: ``Core2: 429496%``) is no load: never the maximum."""
+    with npu.sample(interval=0.05) as sampler:
+        time.sleep(0.3)
+        surface.load(70, 429496)
+        time.sleep(0.3)
+        surface.load(40, 20)
+        time.sleep(0.3)
+    assert any(s.load == {"Core0": 70, "Core1": 429496} for s in sampler.samples), "read as printed"
+    assert sampler.peak_load == {"Core0": 40, "Core1": 20}
+    [anomaly] = sampler.load_anomalies
+    assert anomaly.startswith("Core1 read above 100 % in ") and "up to 429496 %" in anomaly
 
 
 def test_sampler_keeps_reading_while_the_body_runs(npu, target):

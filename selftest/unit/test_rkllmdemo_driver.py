@@ -30,10 +30,10 @@ from selftest.unit.localboard import BUSYBOX, LocalCommandDriver, LocalProcessDr
 pytestmark = pytest.mark.skipif(BUSYBOX is None, reason="needs busybox (the guest's shell) on the host")
 
 VERSIONS = ["1.1.4", "1.2.1", "1.2.2", "1.3.0"]
-M2B = "qwen2-vl-2b-w4a16-rk3576"
-M3B = "qwen2.5-vl-3b-w4a16-rk3576"
-M2B_TK114 = "qwen2-vl-2b-w4a16-rk3576-tk114"  # converted for the 1.1.x runtime
-CORRUPT = "qwen2-vl-2b-w4a16-rk3576-corrupt"
+M2B = "qwen2-vl-2b-instruct_w4a16_rk3576"
+M3B = "qwen2.5-vl-3b-w4a16_level1_rk3576"
+M2B_TK114 = "qwen2-vl-2b-instruct_w4a16_rk3576-tk114"  # converted for the 1.1.x runtime
+CORRUPT = "qwen2-vl-2b-instruct_w4a16_rk3576-corrupt"
 SEP = "-" * 86
 TEXT_PROMPTS = ["What is the capital of France?", "What is 12 multiplied by 12?"]
 
@@ -46,10 +46,10 @@ class Kit:
     picture = attr.ib()
 
     def llm(self, name):
-        return str(self.models / name / models.files_of(name)[0])
+        return str(self.models / models.files_of(name)[0])
 
     def vision(self, name):
-        return str(self.models / name / models.files_of(name)[1])
+        return str(self.models / models.files_of(name)[1])
 
     def answer(self, name, prompt, version, picture=True):
         sha = hashlib.sha256(Path(self.picture).read_bytes()).hexdigest() if picture else None

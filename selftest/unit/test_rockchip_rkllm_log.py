@@ -277,6 +277,267 @@ def test_answer_text_and_a_quoted_marker_are_no_errors():
     assert log["errors"] == [] and log["warnings"] == []
 
 
+# --- real captures from public threads (each quoted as pasted there; the thread is named) -------
+
+# av1d/rk3588_npu_llm_server#2: runtime 1.0.1 given a 1.0.0 model; nothing has a level prefix.
+AV1D_2 = """rkllm init start
+rkllm-runtime version: 1.0.1
+Warning: The model version is too old, please use the latest toolkit to reconvert the model!
+The model target_platform does not match!
+RKLLM: failed to load model '/home/orangepi/qwen-chat-1_8B.rkllm'!!!
+RKLLM init failed!
+"""
+
+# Pelochus/ezrknn-llm#5: the same 1.0.1 refusal, pasted in backticks, under a wrapper that then
+# says "init success!".
+EZRKNN_LLM_5 = """`rkllm llama2-chat-7b-hf.rkllm
+RKLLM starting, please wait...
+rkllm-runtime version: 1.0.1
+Warning: The model version is too old, please use the latest toolkit to reconvert the model!
+The model target_platform does not match!
+RKLLM: failed to load model 'llama2-chat-7b-hf.rkllm'!!!
+RKLLM init success!
+`"""
+
+# airockchip/rknn-llm#271: runtime and toolkit 1.2.1b1; its model line has no model_dtype.
+RKNN_LLM_271 = """$ ./llm_demo_2_cpu ../Qwen2.5-1.5B-Instruct_W8A8_RK3588.rkllm 1024 2048
+rkllm init start
+I rkllm: rkllm-runtime version: 1.2.1b1, rknpu driver version: 0.9.8, platform: RK3588
+I rkllm: loading rkllm model from ../Qwen2.5-1.5B-Instruct_W8A8_RK3588.rkllm
+I rkllm: rkllm-toolkit version: 1.2.1b1, max_context_limit: 4096, npu_core_num: 3, target_platform: RK3588
+I rkllm: Enabled cpus: [4, 6]
+I rkllm: Enabled cpus num: 2
+E rkllm: The number of enabled CPUs must be greater than or equal to the number of NPU cores.
+rkllm init failed
+"""
+
+# darkautism/llmserver-rs#3: a Rust server's download progress bar, then the runtime's first line
+# on the same line; a model converted by toolkit 1.2.0 under runtime 1.2.1b1; the server's own
+# failure after init is no runtime error.
+LLMSERVER_RS_3 = (
+    "# ./llmserver-rs thanhtantran/Vi-Qwen2-1.5B-RAG-rk3588-1.2.0\n"
+    "model.rkllm [00:01:30] [" + "█" * 137 + "] 1.90 GiB/1.90 GiB 24.24 MiB/s (0s)"
+    "I rkllm: rkllm-runtime version: 1.2.1b1, rknpu driver version: 0.9.8, platform: RK3588\n"
+    "I rkllm: loading rkllm model from /root/.cache/huggingface/hub/models--thanhtantran--Vi-Qwen2-1.5B-RAG-rk3588-1.2.0/"
+    "snapshots/ec983ceddf156addf3607a46b60ee491cfb0bfab/model.rkllm\n"
+    "I rkllm: rkllm-toolkit version: 1.2.0, max_context_limit: 4096, npu_core_num: 3, target_platform: RK3588\n"
+    "I rkllm: Enabled cpus: [4, 5, 6, 7]\n"
+    "I rkllm: Enabled cpus num: 4\n"
+    "I rkllm: system_prompt: <|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n\n"
+    "I rkllm: prompt_prefix: <|im_start|>user\\n\n"
+    "I rkllm: prompt_postfix: <|im_end|>\\n<|im_start|>assistant\\n\n"
+    "tokenizer_config.json [00:00:01] [" + "█" * 137 + "] 5.21 KiB/5.21 KiB - (0s)Failed to initialize LLM model "
+    "thanhtantran/Vi-Qwen2-1.5B-RAG-rk3588-1.2.0: missing field `legacy` at line 208 column 1\n"
+    "\n"
+    "thread 'main' panicked at src/main.rs:99:25:\n"
+    "Failed to initialize\n")
+
+# NotPunchnox/rkllama#60: a Flask server's logging (werkzeug) around runtime 1.2.1's lines.
+RKLLAMA_60 = """2025-08-02 13:51:02,391 - werkzeug - INFO - 127.0.0.1 - - [02/Aug/2025 13:51:02] "GET / HTTP/1.1" 200 -
+2025-08-02 13:51:02,394 - werkzeug - INFO - 127.0.0.1 - - [02/Aug/2025 13:51:02] "GET /current_model HTTP/1.1" 404 -
+FROM: TinyLlama-1.1B-Chat-v1.0-rk3588-w8a8-opt-0-hybrid-ratio-0.5.rkllm
+HuggingFace Path: punchnox/Tinnyllama-1.1B-rk3588-rkllm-1.1.4
+I rkllm: rkllm-runtime version: 1.2.1, rknpu driver version: 0.9.7, platform: RK3588
+I rkllm: loading rkllm model from /home/user1/RKLLAMA/models/tinyllama-chat:1.1b/TinyLlama-1.1B-Chat-v1.0-rk3588-w8a8-opt-0-hybrid-ratio-0.5.rkllm
+E rkllm: max_context[16384] must be less than the model's max_context_limit[4096]
+2025-08-02 13:51:02,475 - werkzeug - INFO - 127.0.0.1 - - [02/Aug/2025 13:51:02] "POST /load_model HTTP/1.1" 400 -
+"""
+
+# NotPunchnox/rkllama#104: Python logging (with quotes and an .rkllm path) just before runtime
+# 1.2.3's lines (the thread's later lines are left out).
+RKLLAMA_104 = (
+    "Debug mode enabled\nSetting the frequency for the rk3588 platform...\nStart the API at http://localhost:8080\n"
+    "FROM: gemma-3n-E4B-it-rk3588-w8a8-opt-0-hybrid-ratio-0.0.rkllm\n"
+    "HuggingFace Path: hajajmaor/gemma-3n-E4B-it-rk3588-1.2.3\n"
+    "2026-01-06 03:55:00,994 - rkllama.rkllm - DEBUG - Initializing RKLLM model from /opt/rkllama/models/gemma-3n-E4B-it/"
+    "gemma-3n-E4B-it-rk3588-w8a8-opt-0-hybrid-ratio-0.0.rkllm with options: {'temperature': '0.5', 'num_ctx': '4096', "
+    "'max_new_tokens': '1024', 'top_k': '7', 'top_p': '0.5', 'repeat_penalty': '1.1', 'frequency_penalty': '0.0', "
+    "'presence_penalty': '0.0', 'mirostat': '0', 'mirostat_tau': '3', 'mirostat_eta': '0.1', "
+    "'from': '\"gemma-3n-E4B-it-rk3588-w8a8-opt-0-hybrid-ratio-0.0.rkllm\"', "
+    "'huggingface_path': '\"hajajmaor/gemma-3n-E4B-it-rk3588-1.2.3\"', 'system': '\"\"', 'enable_thinking': 'False'}\n"
+    "I rkllm: rkllm-runtime version: 1.2.3, rknpu driver version: 0.9.8, platform: RK3588\n"
+    "I rkllm: loading rkllm model from /opt/rkllama/models/gemma-3n-E4B-it/"
+    "gemma-3n-E4B-it-rk3588-w8a8-opt-0-hybrid-ratio-0.0.rkllm\n")
+
+# airockchip/rknn-toolkit2#281: rknn-toolkit-lite2's own "W "/"E " log lines and a Python
+# traceback around librknnrt 1.4.0's lines (its driver line has ":" where later ones have ",").
+RKNN_TOOLKIT2_281 = """W rknn-toolkit-lite2 version: 2.3.0
+I RKNN: [14:34:00.921] RKNN Runtime Information: librknnrt version: 1.4.0 (a10f100eb@2022-09-09T09:07:14)
+I RKNN: [14:34:00.922] RKNN Driver Information: version: 0.9.8
+E RKNN: [14:34:00.922] 6, 1
+E RKNN: [14:34:00.922] Invalid RKNN model version 6
+E RKNN: [14:34:00.922] rknn_init, load model failed!
+E Catch exception when init runtime!
+E Traceback (most recent call last):
+  File "/home/orangepi/.local/lib/python3.10/site-packages/rknnlite/api/rknn_lite.py", line 157, in init_runtime
+    self.rknn_runtime.build_graph(self.rknn_data, self.load_model_in_npu)
+  File "rknnlite/api/rknn_runtime.py", line 921, in rknnlite.api.rknn_runtime.RKNNRuntime.build_graph
+Exception: RKNN init failed. error code: RKNN_ERR_FAIL
+
+Init runtime environment failed!
+"""
+
+# airockchip/rknn-toolkit2#534: an E RKNN line without its [HH:MM:SS.mmm] stamp, after the
+# poster's own arrow.
+RKNN_TOOLKIT2_534 = """rknn_common_test /usr/share/model/RK3576/mobilenet_v1.rknn dog.jpg
+→ E RKNN: Meet unsupported target type: 0xffffffff
+→ Segmentation fault
+"""
+
+# airockchip/rknn-llm#522: runtime 1.3.0, a second rkllm_init without NPU memory (the older
+# runtime's return, then 1.3.0's crash); the app's own "second rkllm_init ret=-1" is no error.
+RKNN_LLM_522_OLD = "failed to malloc npu memory\nrkllm_init failed\nsecond rkllm_init ret=-1, handle=0\n"
+RKNN_LLM_522_130 = "rkllm_init failed\nSegmentation fault\n"
+
+# jaylfc/taOS#1599: a service journal where the driver warning lost its "W ".
+TAOS_1599 = ("rkllm: Warning: Your rknpu driver version is too low, please upgrade to 0.9.7\n"
+             "I rkllm: rkllm-runtime version: 1.2.3, rknpu driver version: 0.9.6, platform: RK3588\n")
+
+# airockchip/rknn-llm#129: 1.1.2 refuses the model, then the demo says "init success".
+RKNN_LLM_129 = """rkllm init start
+I rkllm: rkllm-runtime version: 1.1.2, rknpu driver version: 0.9.8, platform: RK3588
+
+E RKNN: [08:48:14.826] invalid rknn llm model magic
+E RKNN: [08:48:14.826] load model file error!
+rknn_init fail! ret=-1
+rkllm init success
+"""
+
+# airockchip/rknn-llm#235: 1.1.4 given a model converted by 1.2.
+RKNN_LLM_235 = """rkllm init start
+I rkllm: rkllm-runtime version: 1.1.4, rknpu driver version: 0.9.8, platform: RK3588
+
+: invalid magic characters '�̔'
+: error: failed to load model 'DeepSeek-R1-Distill-Qwen-1.5B.rkllm'
+rkllm init failed
+"""
+
+# NotPunchnox/rkllama#55: runtime 1.2.1b1 refuses a model; the lines are wrapped in Markdown
+# underscores as posted.
+RKLLAMA_55 = """_I rkllm: rkllm-runtime version: 1.2.1b1, rknpu driver version: 0.9.8, platform: RK3588
+_I rkllm: loading rkllm model from /home/user/RKLLAMA/models/Qwen2.5-7B/Qwen2.5-7B.rkllm_
+_E rkllm: invalid rkllm model!__
+"""
+
+# huonwe/rkllm_openai_like_api#2 (rockchip.md §2 row 2): driver 0.9.6 cannot hold a big model.
+HUONWE_2 = ERRORS[1][0]
+
+
+def test_1_0_1_refusal_without_level_prefixes():
+    log = rkllm_log.parse(AV1D_2)
+    assert log["runtime_version"] == "1.0.1" and log["driver_version"] is None
+    assert log["warnings"] == ["Warning: The model version is too old, please use the latest toolkit to reconvert "
+                               "the model!"]
+    assert log["errors"] == ["The model target_platform does not match!",
+                             "RKLLM: failed to load model '/home/orangepi/qwen-chat-1_8B.rkllm'!!!",
+                             "RKLLM init failed!"]
+    assert rkllm_log.init_failure(log) == "The model target_platform does not match!"
+
+
+def test_a_wrapper_saying_init_success_does_not_hide_the_refusal():
+    log = rkllm_log.parse(EZRKNN_LLM_5)
+    assert log["runtime_version"] == "1.0.1"
+    assert log["errors"] == ["The model target_platform does not match!",
+                             "RKLLM: failed to load model 'llama2-chat-7b-hf.rkllm'!!!"]
+    assert rkllm_log.init_failure(log) == "The model target_platform does not match!"
+
+
+def test_1_2_1b1_model_line_without_model_dtype():
+    log = rkllm_log.parse(RKNN_LLM_271)
+    assert (log["runtime_version"], log["toolkit_version"], log["max_context_limit"], log["npu_core_num"],
+            log["target_platform"], log["model_dtype"]) == ("1.2.1b1", "1.2.1b1", 4096, 3, "RK3588", None)
+    assert rkllm_log.init_failure(log) == ("E rkllm: The number of enabled CPUs must be greater than or equal to "
+                                           "the number of NPU cores."), "the why, not the demo's 'init failed'"
+
+
+def test_app_output_before_the_runtime_line_and_versions_that_differ():
+    log = rkllm_log.parse(LLMSERVER_RS_3)
+    assert (log["runtime_version"], log["driver_version"], log["platform"]) == ("1.2.1b1", "0.9.8", "RK3588")
+    assert (log["toolkit_version"], log["npu_core_num"], log["target_platform"]) == ("1.2.0", 3, "RK3588")
+    assert log["errors"] == [] and log["warnings"] == [], "the server's own failure is not the runtime's"
+    assert rkllm_log.init_failure(log) is None
+
+
+def test_a_1_3_0_runtime_with_a_1_2_1b1_model_keeps_both_versions():
+    """No public paste of this pair was found: the lines are rockchip.md §1.2's formats with the
+    versions of model-files.md §3 (a 1.2.1b1 model on runtime 1.3.0), under a Python logger."""
+    text = ("2026-07-01 10:00:00,001 - app - INFO - loading\n"
+            "I rkllm: rkllm-runtime version: 1.3.0, rknpu driver version: 0.9.8, platform: RK3576\n"
+            "I rkllm: rkllm-toolkit version: 1.2.1b1, max_context_limit: 4096, npu_core_num: 2, "
+            "target_platform: RK3576, model_dtype: W4A16\n")
+    log = rkllm_log.parse(text)
+    assert (log["runtime_version"], log["toolkit_version"], log["model_dtype"]) == ("1.3.0", "1.2.1b1", "W4A16")
+
+
+def test_python_logging_around_the_runtime_lines():
+    log = rkllm_log.parse(RKLLAMA_60)
+    assert (log["runtime_version"], log["driver_version"]) == ("1.2.1", "0.9.7")
+    assert log["errors"] == ["E rkllm: max_context[16384] must be less than the model's max_context_limit[4096]"]
+    assert rkllm_log.init_failure(log) == log["errors"][0]
+    log = rkllm_log.parse(RKLLAMA_104)
+    assert (log["runtime_version"], log["platform"], log["toolkit_version"]) == ("1.2.3", "RK3588", None)
+    assert log["errors"] == [] and log["warnings"] == [] and rkllm_log.init_failure(log) is None
+
+
+def test_an_app_logging_its_own_levels_around_librknnrt():
+    """The toolkit-lite's "W "/"E " lines are not the runtime's (no "RKNN:" after the level)."""
+    log = rkllm_log.parse(RKNN_TOOLKIT2_281)
+    assert log["driver_version"] == "0.9.8"
+    assert log["errors"] == ["E RKNN: [14:34:00.922] 6, 1", "E RKNN: [14:34:00.922] Invalid RKNN model version 6",
+                             "E RKNN: [14:34:00.922] rknn_init, load model failed!"]
+    assert log["warnings"] == []
+    assert rkllm_log.init_failure(log) == "E RKNN: [14:34:00.922] Invalid RKNN model version 6"
+
+
+def test_rknn_lines_without_their_timestamp():
+    log = rkllm_log.parse(RKNN_TOOLKIT2_534)
+    assert log["errors"] == ["E RKNN: Meet unsupported target type: 0xffffffff", "Segmentation fault"]
+    # constructed: 1.3.0's form as model-files.md §3 tells it (from a write-up on Qwen3-4B that could not be
+    # found to quote): E RKNN without its stamp, then rkllm_init's own failure line
+    log = rkllm_log.parse("E RKNN: failed to submit!, op id: 1\nE rkllm: rkllm_init failed\n")
+    assert log["errors"] == ["E RKNN: failed to submit!, op id: 1", "E rkllm: rkllm_init failed"]
+    assert rkllm_log.init_failure(log) == "E RKNN: failed to submit!, op id: 1"
+
+
+def test_1_3_0_rkllm_init_failed_without_prefix():
+    log = rkllm_log.parse(RKNN_LLM_522_OLD)
+    assert log["errors"] == ["failed to malloc npu memory", "rkllm_init failed"]
+    assert rkllm_log.init_failure(log) == "failed to malloc npu memory"
+    log = rkllm_log.parse(RKNN_LLM_522_130)
+    assert log["errors"] == ["rkllm_init failed", "Segmentation fault"]
+    assert rkllm_log.init_failure(log) == "rkllm_init failed"
+
+
+def test_a_driver_warning_that_lost_its_level():
+    log = rkllm_log.parse(TAOS_1599)
+    assert log["warnings"] == ["rkllm: Warning: Your rknpu driver version is too low, please upgrade to 0.9.7"]
+    assert log["driver_version"] == "0.9.6" and log["errors"] == []
+
+
+@pytest.mark.parametrize("text, why", [
+    (RKNN_LLM_129, "E RKNN: [08:48:14.826] invalid rknn llm model magic"),  # despite "rkllm init success"
+    (RKNN_LLM_235, "invalid magic characters '�̔'"),
+    (RKLLAMA_55, "E rkllm: invalid rkllm model!__"),  # the Markdown underscores are the thread's
+    (HUONWE_2, "E RKNN: [10:01:02.003] failed to allocate handle, ret: -1, errno: 14, errstr: Bad address"),
+    (V101_QUERY_ERROR, "Query platform error!"),
+    (DSHANPI_121 + "rkllm init success\n" + TABLE_121, None),
+    (V12X + "E rkllm: matmul(w8a8) run failed\n", None),  # a failure at run time, after init
+    ("", None),
+], ids=["rknn-llm#129", "rknn-llm#235", "rkllama#55", "huonwe#2", "rknn-llm#39", "dshanpi", "run-time", "empty"])
+def test_init_failure_in_the_runtimes_words(text, why):
+    assert rkllm_log.init_failure(rkllm_log.parse(text)) == why
+
+
+def test_init_failure_puts_a_platform_mismatch_first():
+    log = {"errors": ["E rkllm: max_context[8192] must be less than the model's max_context_limit[4096]",
+                      "E rkllm: invalid rkllm model!", "The model target_platform does not match!",
+                      "rkllm init failed"]}
+    assert rkllm_log.init_failure(log) == "The model target_platform does not match!"
+    assert rkllm_log.init_failure({"errors": log["errors"][:2]}) == "E rkllm: invalid rkllm model!"
+    assert rkllm_log.init_failure({}) is None
+
+
+
 # --- the demo stand-ins: what they print is what the parser reports ---------------------------
 
 
@@ -348,6 +609,7 @@ def test_standin_failures(kit, board, case):
     if case == "soc":
         assert (log["target_platform"], log["npu_core_num"], log["platform"]) == ("RK3588", 3, "RK3576")
         assert log["errors"][0].startswith("E rkllm: ") and log["errors"][1:] == ["rkllm init failed"]
+        assert rkllm_log.init_failure(log) == log["errors"][0] and "target_platform" in log["errors"][0]
     elif case == "context":
         assert log["errors"] == ["E rkllm: max_context[16384] must be less than the model's max_context_limit[4096]",
                                  "rkllm init failed"]

@@ -28,11 +28,11 @@ pytestmark = pytest.mark.skipif(BUSYBOX is None, reason="needs busybox (the gues
 
 VERSIONS = ["1.1.4", "1.2.0", "1.2.1", "1.2.2", "1.2.3", "1.3.0"]
 TIMESCALE = "0.01"
-M2B = "qwen2-vl-2b-w4a16-rk3576"
-M3B = "qwen2.5-vl-3b-w4a16-rk3576"
-M2B_TK114 = "qwen2-vl-2b-w4a16-rk3576-tk114"  # converted by toolkit 1.1.4, for the 1.1.x runtime
-M3588 = "qwen2-vl-2b-w8a8-rk3588"
-CORRUPT = "qwen2-vl-2b-w4a16-rk3576-corrupt"
+M2B = "qwen2-vl-2b-instruct_w4a16_rk3576"
+M3B = "qwen2.5-vl-3b-w4a16_level1_rk3576"
+M2B_TK114 = "qwen2-vl-2b-instruct_w4a16_rk3576-tk114"  # converted by toolkit 1.1.4, for the 1.1.x runtime
+M3588 = "qwen2-vl-2b-instruct_w8a8_rk3588"
+CORRUPT = "qwen2-vl-2b-instruct_w4a16_rk3576-corrupt"
 
 SEP = "-" * 86
 HEADER = " %-12s  %-15s  %-8s  %-23s  %-23s" % (
@@ -53,10 +53,10 @@ class Kit:
     models = attr.ib()
 
     def llm(self, name):
-        return self.models / name / models.files_of(name)[0]
+        return self.models / models.files_of(name)[0]
 
     def vision(self, name):
-        return self.models / name / models.files_of(name)[1]
+        return self.models / models.files_of(name)[1]
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ import attr
 import jinja2
 from markupsafe import Markup, escape
 
+from hil.kit import golden
 from hil.measure.figure import NOT_MEASURED, UNCHECKED
 from hil.measure.records import FigureRecord, LabFaultRecord, TestRecord
 from hil.measure.report import plots
@@ -102,6 +103,7 @@ class Board:
     figures = attr.ib(factory=list)
     test_rows = attr.ib(factory=list)
     provenance_rows = attr.ib(factory=list)
+    no_golden = attr.ib(factory=list)  # hil.kit.golden.NotRun: golden checks with nothing to compare with
 
     @property
     def label(self) -> str:
@@ -167,6 +169,7 @@ def context(folder: RunFolder, *, history=None) -> dict:
         board.counts = {k: outcomes.count(k) for k in ("passed", "failed", "error", "skipped")}
         board.figures = [_figure_row(t, m) for t in board.tests for m in t.measurements]
         board.provenance_rows = list(_flatten(board.provenance))
+        board.no_golden = golden.not_run(board.tests)
         board.test_rows = [{"test": name_of(t), "outcome": t.outcome or "?",
                             "duration": f"{plots.number(t.duration)} s" if t.duration is not None else "–",
                             "note": t.message if t.outcome == "skipped" else None}
@@ -232,6 +235,7 @@ def _figure_row(test: TestRecord, m: FigureRecord) -> dict:
         "median": _with_unit(m.median, unit),
         "spread": spread,
         "rejected": list(m.rejected or []),
+        "anomalies": list(m.anomalies or []),
         "limit": limit.get("text") or "–",
         "verdict": verdict,
         "verdict_class": _css_class("v-", verdict),
