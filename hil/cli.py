@@ -10,6 +10,7 @@ import sys
 import urllib.error
 import urllib.request
 
+from hil.paths import twin_demo_dir, twin_models_dir
 from hil.twin import bench
 from hil.twin.board import FAULT_ARGUMENTS, FAULTS, FaultArgumentError, check_fault_value, fault_takes
 
@@ -22,6 +23,7 @@ def _twin_build(args) -> int:
         print(f"twin images up to date ({len(record['images'])} images, kernel {record['kernel_release']})")
     else:
         print(f"built {len(record['images'])} twin images in {record['seconds']} s (kernel {record['kernel_release']})")
+    print(f"SDK demo build: {twin_demo_dir()}\nmodels (model zoo names): {twin_models_dir()}")
     return 0
 
 
@@ -107,6 +109,12 @@ def _parse_npu(args) -> int:
     return rknpu.main(args.file)
 
 
+def _parse_flash_tool(args) -> int:
+    from hil.rockchip import flashtools
+
+    return flashtools.main(args.file)
+
+
 def _inspect(args) -> int:
     from hil.rockchip import inspect
 
@@ -158,6 +166,11 @@ def parser() -> argparse.ArgumentParser:
                                      "and cat commands or bare lines) as one JSON object")
     n.add_argument("file", help="the capture, or - for stdin")
     n.set_defaults(func=_parse_npu)
+    t = parse.add_parser("flash-tool", help="an rkdeveloptool or upgrade_tool transcript (prompts, commands, "
+                                            "menus, timestamps) as JSON: tool, devices listed, failures in the "
+                                            "tool's words, and whether the last operation succeeded")
+    t.add_argument("file", help="the transcript, or - for stdin")
+    t.set_defaults(func=_parse_flash_tool)
 
     i = sub.add_parser("inspect", help="what model, firmware and runtime library files say about themselves, as JSON",
                        description="Read .rknn, .rkllm, update.img (RKFW) and librknnrt/librkllmrt files from their "

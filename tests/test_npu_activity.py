@@ -6,7 +6,7 @@ sessions, so a farm can run the two kinds on different boards.
 
 import pytest
 
-from hil.lab.npu import NPU_DEVFREQ, split_load_anomalies
+from hil.lab.npu import NPU_DEVFREQ, session_loads
 
 
 @pytest.fixture(scope="module")
@@ -29,25 +29,14 @@ def _sessions(runs) -> list:
 
 
 def _load_both_cores(sessions, measure, limits, kind: str) -> None:
-    """Each session's peak load per core: the inference ran on both NPU cores.
-
-    A sample with a core above 100 % (a driver miscount) is left out of the peaks and the
-    chart, and named in each figure's anomalies: it neither crashes nor sets a maximum.
-    """
-    kept, anomalies = [], []
-    for n, session in enumerate(sessions, 1):
-        good, odd = split_load_anomalies(session)
-        kept.append(good)
-        anomalies += [f"session {n}: {a}" for a in odd]
-    samples = [s for session in kept for s in session]
-    if samples:
-        t0 = samples[0].t
-        measure.series(f"npu_load.{kind}", "%", [s.t - t0 for s in samples],
-                       {core: [s.load.get(core, 0) for s in samples] for core in ("Core0", "Core1")})
-    for core in ("Core0", "Core1"):
-        peaks = [max(s.load.get(core, 0) for s in session) for session in kept if session]
+    """Each session's peak load per core: the inference ran on both NPU cores. A sample with a
+    core above 100 % (a driver miscount) is in no peak and no chart, and named in each figure."""
+    load = session_loads(sessions)
+    if load.t:
+        measure.series(f"npu_load.{kind}", "%", load.t, load.values)
+    for core, peaks in load.peaks.items():
         measure(f"npu_load_peak_pct.{kind}.{core}", peaks, "%",
-                anomalies=anomalies).within(limits.get("npu_load_peak_pct"))
+                anomalies=load.anomalies).within(limits.get("npu_load_peak_pct"))
 
 
 def _temperatures(sessions, measure, limits, kind: str) -> None:

@@ -1,4 +1,5 @@
 import abc
+import contextlib
 
 
 class FlashProtocol(abc.ABC):
@@ -22,3 +23,8 @@ class FlashProtocol(abc.ABC):
     def reset(self) -> None:
         """Leave the loader and boot the board (``rd``)."""
         raise NotImplementedError
+
+    def host_lock(self):
+        """A context held from entering loader mode to the reset out of it: for tools that must
+        not see two boards of one host in loader mode at once (``hil.lab.flashlock``)."""
+        return contextlib.nullcontext()

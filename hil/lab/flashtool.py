@@ -10,6 +10,7 @@ loader is no labgrid-managed USB resource, so it has none of this.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from typing import Callable, TypeVar
@@ -21,6 +22,7 @@ from labgrid.exceptions import NoResourceFoundError
 from labgrid.resource.common import NetworkResource
 from labgrid.util.helper import processwrapper
 
+from hil.lab.flashlock import HostFlashLock
 from hil.lab.flashprotocol import FlashProtocol
 from hil.rockchip import flashtools
 
@@ -102,11 +104,14 @@ class FlashToolDriver(Driver, FlashProtocol):
     Args:
         timeout (float): upper bound in seconds for the long command (the image write); short
             commands get at most ``SHORT_COMMAND_TIMEOUT``; 0 disables both bounds
+        lock_timeout (float): how long a flash waits for another of the same host to finish
+            (``hil.lab.flashlock``)
     """
 
-    bindings = {"loader": {"RKUSBLoader", "NetworkRKUSBLoader"}}
+    bindings = {"loader": {"RKUSBLoader", "NetworkRKUSBLoader", "TwinUSBLoader"}}
 
     timeout = attr.ib(default=1800.0, converter=float)
+    lock_timeout = attr.ib(default=1800.0, converter=float)
 
     #: The tool's key under the environment's ``tools:``, and its command name on PATH without one.
     tool_name = ""
@@ -132,6 +137,11 @@ class FlashToolDriver(Driver, FlashProtocol):
     def loader_device(self) -> flashtools.RockusbDevice:
         """The board's rockusb device as the tool lists it, checked to be this target's board."""
         raise NotImplementedError
+
+    def host_lock(self):
+        """The flash lock of the host the loader port is on: the tool cannot pick one of two boards."""
+        host = self.loader.host if isinstance(self.loader, NetworkResource) else socket.gethostname()
+        return HostFlashLock(host, timeout=self.lock_timeout).held(f"target {self.target.name}")
 
     def wait_for_loader(self, timeout: float) -> flashtools.RockusbDevice:
         """Wait for the loader resource, then until the tool sees the board too; its device.

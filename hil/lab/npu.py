@@ -613,6 +613,31 @@ def split_load_anomalies(samples: Iterable[NPUSample]) -> tuple[list[NPUSample],
                   for core, (n, top, first, last) in over.items()]
 
 
+@attr.s(frozen=True)
+class SessionLoads:
+    """The NPU load of several sampled sessions, as the load figures take it: each session's
+    peak per core, one chart series over all sessions, and the samples left out as miscounts."""
+
+    peaks = attr.ib()  # core -> [peak of each session that kept a sample]
+    t = attr.ib()  # s since the first kept sample
+    values = attr.ib()  # core -> the load at each t
+    anomalies = attr.ib()  # "session N: ..." for each core that read above 100 %
+
+
+def session_loads(sessions: Iterable[Iterable[NPUSample]], cores=("Core0", "Core1")) -> SessionLoads:
+    kept, anomalies = [], []
+    for n, session in enumerate(sessions, 1):
+        good, odd = split_load_anomalies(session)
+        kept.append(good)
+        anomalies += [f"session {n}: {a}" for a in odd]
+    samples = [s for session in kept for s in session]
+    t0 = samples[0].t if samples else 0.0
+    return SessionLoads(peaks={c: [max(s.load.get(c, 0) for s in session) for session in kept if session]
+                               for c in cores},
+                        t=[s.t - t0 for s in samples],
+                        values={c: [s.load.get(c, 0) for s in samples] for c in cores}, anomalies=anomalies)
+
+
 def _highest(readings: Iterable[Mapping]) -> dict:
     """Key -> highest value over the readings (a key counts in the readings that have it)."""
     highest: dict[str, float] = {}

@@ -14,9 +14,11 @@ Example environment entry::
           RKDeveloptoolDriver: {loader_image: rk3576-loader, storage: emmc}
 
 rkdeveloptool 1.32 has no option to pick a device and refuses storage commands when more than
-one rockusb device is connected, so one board per host in loader mode at a time is assumed:
-the driver checks that ``ld`` lists exactly one 2207:350e device and that it sits at the USB
-port of the target's loader resource, and fails with the reason otherwise.
+one rockusb device is connected, so one board per host may be in loader mode at a time: the
+strategy holds the host's flash lock (``hil.lab.flashlock``) from entering loader mode to the
+reset, and before the loader download and again before the image write the driver checks that
+``ld`` lists exactly one 2207:350e device and that it sits at the USB port of the target's
+loader resource, and fails with the reason otherwise.
 
 labgrid waits for the loader resource when the driver is activated, so activate it (or call
 ``get_driver``) once the board is in loader mode; ``await_loader`` then waits for the board to
@@ -143,7 +145,10 @@ class RKDeveloptoolDriver(FlashToolDriver):
             self._checked(flashtools.cs_args(self.storage), lambda out: flashtools.check_cs(out, self.storage),
                           settle=settle)
             settle = 0.0
-        self._checked(flashtools.wl_args(image.get_remote_path()), flashtools.check_wl, long=True, settle=settle)
+        # before the write: still the only rockusb device of this host, and still at our port (right
+        # after db the board re-enumerates, so it may take up to ``settle`` to be seen again)
+        retry_for_device(self.loader_device, time.monotonic() + settle)
+        self._checked(flashtools.wl_args(image.get_remote_path()), flashtools.check_wl, long=True)
 
     @Driver.check_active
     @step()

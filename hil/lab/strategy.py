@@ -310,11 +310,16 @@ class RK3576Strategy(Strategy):
     @never_retry
     @step(args=["filename", "wipe_userdata"])
     def flash(self, filename: str, *, wipe_userdata: bool = False) -> BootRecord:
-        """Write a whole image through the loader, reset, and wait for the first boot's shell."""
-        if self.status != Status.loader:
-            self._transition(Status.loader)
-        self.flasher.flash(filename, wipe_userdata=wipe_userdata)
-        self.flasher.reset()
+        """Write a whole image through the loader, reset, and wait for the first boot's shell.
+
+        From entering loader mode to the reset out of it the flasher's host lock is held: no
+        other board of the host is in loader mode meanwhile (``hil.lab.flashlock``)."""
+        self._require(self.flasher, "FlashProtocol driver", Status.loader)
+        with self.flasher.host_lock():
+            if self.status != Status.loader:
+                self._transition(Status.loader)
+            self.flasher.flash(filename, wipe_userdata=wipe_userdata)
+            self.flasher.reset()
         self.status = Status.unknown
         boot = self._boot(Status.shell, via="flash")
         self.status = Status.shell

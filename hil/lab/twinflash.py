@@ -6,6 +6,11 @@ Example environment entry::
       TwinUSBLoader: {url: 'http://127.0.0.1:21000', index: 1}
     drivers:
       TwinFlashDriver: {}
+
+The same resource serves the real tool: with ``RKDeveloptoolDriver`` instead of
+``TwinFlashDriver`` (env/twin-rkdeveloptool.yaml), Debian's rkdeveloptool runs with the twin's
+stand-in libusb in its own environment (``wrap_command``) and flashes the board through its
+Rockusb device, as on a lab host (``hil.twin.rockusb``).
 """
 
 import os
@@ -29,10 +34,26 @@ class TwinUSBLoader(Resource):
     Args:
         url (str): base URL of the bench's HTTP service
         index (int): board number on the bench
+        rockusb (str): ``host:port`` of the Rockusb devices of every board of the bench, for
+            the real tool; busnum and path (``3-N``) say where this board's is, as a USB
+            loader resource does
     """
 
     url = attr.ib(validator=attr.validators.instance_of(str))
     index = attr.ib(default=1, converter=int)
+    rockusb = attr.ib(default="", validator=attr.validators.instance_of(str))
+    busnum = attr.ib(default=None)
+    path = attr.ib(default=None)
+
+    def wrap_command(self, command):
+        """A tool run for this loader sees the bench's boards through the stand-in libusb: it is
+        put first on LD_LIBRARY_PATH of that process only, never of the caller."""
+        if not self.rockusb:
+            return command
+        from hil.twin import usbstub
+
+        lib = usbstub.build()
+        return ["env", f"LD_LIBRARY_PATH={lib.parent}", f"{usbstub.ENV_ENDPOINTS}={self.rockusb}", *command]
 
 
 @target_factory.reg_driver

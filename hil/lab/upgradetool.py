@@ -28,8 +28,6 @@ the one device the tool sees is this board.
 
 from __future__ import annotations
 
-import re
-
 import attr
 from labgrid.driver import Driver
 from labgrid.factory import target_factory
@@ -39,13 +37,9 @@ from labgrid.util.managedfile import ManagedFile
 from hil.lab.flashtool import FlashToolDriver
 from hil.rockchip import flashtools
 
-_LISTED = re.compile(r"List of rockusb connected\((\d+)\)")
-
-
 def listed_count(output: str) -> int | None:
     """The count in upgrade_tool's ``ld`` header, ``List of rockusb connected(N)``; None without one."""
-    found = _LISTED.search(flashtools.clean(output))
-    return int(found[1]) if found else None
+    return flashtools.read_output(output, "ld").listed
 
 
 def check_one_device(output: str, devices: list[flashtools.RockusbDevice]) -> None:

@@ -13,6 +13,7 @@ then producer_name, field 2, such as ``pytorch``) are the formats' own published
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 RKNN = b"RKNN\0\0\0\0"
@@ -25,6 +26,20 @@ GGUF = b"GGUF"
 SPARSE = b"\x3a\xff\x26\xed"
 RKLLM_FOOTER = re.compile(rb"rkllm-toolkit version: ([0-9][^\s\x00]*)[\x00\r\n]*\Z")
 HEAD = 4608  # enough for a GPT header behind a 4096-byte first sector
+
+
+@contextlib.contextmanager
+def opened(path: str, error: type[ValueError], what: str):
+    """``path`` open for reading; a folder, a missing or an unreadable file is ``error`` naming it."""
+    try:
+        with open(path, "rb") as f:
+            yield f
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not {what}") from None
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except OSError as e:
+        raise error(f"{path}: cannot be read: {e.strerror or e}") from None
 
 
 def rkllm_footer_version(tail: bytes) -> str | None:

@@ -145,21 +145,13 @@ def read_update_img(path) -> FirmwareImage:
     anything else without the RKFW tag, or one whose loader or package is not where the header
     says."""
     path = str(path)
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            head = f.read(magic.HEAD)
-            image = _header(path, size, head)
-            f.seek(image.loader_offset)
-            loader = f.read(0x19)
-            f.seek(image.firmware_offset)
-            package = f.read(RKAF_HEADER)
-    except IsADirectoryError:
-        raise FirmwareError(f"{path} is a directory, not an update.img") from None
-    except FileNotFoundError:
-        raise FirmwareError(f"{path}: no such file") from None
-    except OSError as e:
-        raise FirmwareError(f"{path} cannot be read: {e.strerror or e}") from None
+    with magic.opened(path, FirmwareError, "an update.img") as f:
+        size = os.fstat(f.fileno()).st_size
+        image = _header(path, size, f.read(magic.HEAD))
+        f.seek(image.loader_offset)
+        loader = f.read(0x19)
+        f.seek(image.firmware_offset)
+        package = f.read(RKAF_HEADER)
     if loader[:4] not in LOADER_TAGS:
         raise FirmwareError(f"update.img {path} has no boot loader where its header says (offset "
                             f"{image.loader_offset:#x}: {show(loader)}, not 'BOOT' or 'LDR '): the file is damaged; "

@@ -50,18 +50,11 @@ def read_rkllm(path) -> RkllmFile:
     Raises ModelFileError for a missing or empty file, one too small to be a model, and one
     whose start says it is something else (an .rknn, a GGUF without the footer, ELF, zip...)."""
     path = str(path)
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            head = f.read(64)
-            f.seek(max(0, size - TAIL))
-            tail = f.read(TAIL)
-    except IsADirectoryError:
-        raise ModelFileError(f"{path}: is a directory, not an .rkllm file") from None
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such file") from None
-    except OSError as e:
-        raise ModelFileError(f"{path}: cannot be read: {e.strerror or e}") from None
+    with magic.opened(path, ModelFileError, "an .rkllm file") as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(64)
+        f.seek(max(0, size - TAIL))
+        tail = f.read(TAIL)
     if size == 0:
         raise ModelFileError(f"{path}: the file is empty (0 bytes): copy the model again")
     version = rkllm_footer_version(tail)

@@ -113,16 +113,8 @@ def read_rknn(path) -> RknnFile:
     header promises against the file's size), a wrong magic (with what the file looks like),
     an unreadable JSON trailer, or one without ``target_platform``."""
     path = str(path)
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            return _read(f, path, size)
-    except IsADirectoryError:
-        raise ModelFileError(f"{path}: is a directory, not an .rknn file") from None
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such file") from None
-    except OSError as e:
-        raise ModelFileError(f"{path}: cannot be read: {e.strerror or e}") from None
+    with magic.opened(path, ModelFileError, "an .rknn file") as f:
+        return _read(f, path, os.fstat(f.fileno()).st_size)
 
 
 def _read(f, path: str, size: int) -> RknnFile:

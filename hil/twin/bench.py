@@ -3,8 +3,9 @@
 ``hil twin up`` starts :func:`serve` as a background process and returns once the bench
 answers; ``hil twin down`` stops it and checks that no QEMU is left; ``hil twin status``
 reads the state file and asks the bench. Ports, for base port B and board n:
-HTTP API B, labgrid coordinator B+1, console B+10n+1, SSH B+10n+2. Board n is labgrid
-place ``twin-n``.
+HTTP API B, labgrid coordinator B+1, console B+10n+1, SSH B+10n+2, the board's Rockusb
+device for the real rkdeveloptool B+10n+3 (``hil.twin.rockusb``). Board n is labgrid place
+``twin-n``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ import attr
 from hil.paths import bench_dir, twin_dir
 from hil.twin.api import BenchHTTPServer
 from hil.twin.board import VirtualBoard
+from hil.twin.boardusb import BoardUSB
 from hil.twin.build import ROOT_PASSWORD
 from hil.twin.lab import LabError, LabServices, board_resources, place_name
+from hil.twin.rockusb import RockusbServer
 
 log = logging.getLogger("hil.twin.bench")
 
@@ -42,7 +45,7 @@ class BenchError(RuntimeError):
 
 
 def ports(base: int, index: int) -> dict:
-    return {"console": base + 10 * index + 1, "ssh": base + 10 * index + 2}
+    return {"console": base + 10 * index + 1, "ssh": base + 10 * index + 2, "rockusb": base + 10 * index + 3}
 
 
 def coordinator_port(base: int) -> int:
@@ -121,6 +124,8 @@ def serve(config: BenchConfig) -> None:
                              ssh_port=p["ssh"], uboot=uboot, timescale=config.timescale)
         board.provision(image, force=config.reflash)
         boards[n] = board
+    usb = {n: RockusbServer(BoardUSB(board), config.host, ports(config.base_port, n)["rockusb"]).start()
+           for n, board in boards.items()}
     server = BenchHTTPServer((config.host, config.base_port), boards, host_key)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -129,13 +134,16 @@ def serve(config: BenchConfig) -> None:
     if config.owner:
         threading.Thread(target=_watch_owner, args=(config.owner, stop), daemon=True, name="owner-watch").start()
     coordinator = f"{config.host}:{coordinator_port(config.base_port)}"
+    rockusb = ",".join(u.endpoint for u in usb.values())
     lab = LabServices(config.state_dir / "lab", coordinator, {
-        n: board_resources(config.url, config.host, ports(config.base_port, n), n, ROOT_PASSWORD) for n in boards})
+        n: board_resources(config.url, config.host, ports(config.base_port, n), n, ROOT_PASSWORD, rockusb)
+        for n in boards})
     try:
         lab.start()
     except LabError:
         server.shutdown()
-        for board in boards.values():
+        for n, board in boards.items():
+            usb[n].stop()
             board.close()
         raise
     state = {"pid": os.getpid(), "url": config.url, "host": config.host, "base_port": config.base_port,
@@ -149,7 +157,8 @@ def serve(config: BenchConfig) -> None:
     finally:
         lab.stop()
         server.shutdown()
-        for board in boards.values():
+        for n, board in boards.items():
+            usb[n].stop()
             board.close()
         (config.state_dir / "state.json").unlink(missing_ok=True)
 

@@ -5,6 +5,13 @@ Power on is a cold boot of QEMU from whatever image is "in eMMC"; power off kill
 outright (no shutdown), as pulling a PDU outlet does. ``reboot loader`` in the guest, or
 the maskrom button held at power on, leaves the board in the rockusb loader instead of
 booting; only then does the flash service accept an image.
+
+The eMMC's user area is a sparse raw disk (``emmc/disk.img``): an image flashed through the
+flash service or provisioned is written there from LBA 0 as well, and the real rkdeveloptool
+writes it there through the board's Rockusb device (``hil.twin.boardusb``); leaving the loader
+boots what LBA 0 holds, and a disk with no bootable image there leaves the board in Maskrom, as
+a BootROM that finds nothing to boot does. ``emmc/`` also keeps the unpacked kernel, initramfs
+and command line QEMU boots, and the userdata partition.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 
 from hil.twin import firmware
 from hil.twin.console import ConsoleServer
+from hil.twin.rockusb import RawDisk
 
 log = logging.getLogger("hil.twin.board")
 
@@ -50,6 +58,7 @@ FAULT_ARGUMENTS: dict[str, tuple[str, float, float, bool] | None] = {
                     0.0, 100.0, True),
 }
 USERDATA_SIZE = 512 * 1024 * 1024
+EMMC_SECTORS = 16 * 1024 * 1024  # 8 GiB, sparse
 RKUSB_ID = {"vid": "0x2207", "pid": "0x350e"}
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
@@ -99,6 +108,7 @@ class VirtualBoard:
         self.smp, self.memory_mb = smp, memory_mb
         self.emmc = self.workdir / "emmc"
         self.run = self.workdir / "run"
+        self.disk = RawDisk(self.emmc / "disk.img", capacity=EMMC_SECTORS)
         self._lock = threading.RLock()
         self._proc: subprocess.Popen | None = None
         self._serial: socket.socket | None = None
@@ -114,6 +124,7 @@ class VirtualBoard:
         # keep /userdata full at every later boot.
         self._pending_clears: set[str] = set()
         self.boots = 0
+        self.rockusb_sectors_written = 0  # by the real tool through the Rockusb device (hil.twin.boardusb)
         self._reboot_timer: threading.Timer | None = None
         self._loader_requested = -1  # generation whose guest asked for "reboot loader"
         self.console = ConsoleServer(host, console_port, self.write_serial)
@@ -135,8 +146,31 @@ class VirtualBoard:
             if self.mode == "maskrom" and not self.loader_ready:
                 raise BoardError(f"board {self.index} is in maskrom: download the loader (db) before writing")
             image = firmware.read(data_path)  # raises FirmwareError with the reason
+            self._write_disk(data_path)
             self._install(image, wipe_userdata)
             return image["manifest"]
+
+    def _write_disk(self, data_path: Path) -> None:
+        """The image's bytes at LBA 0 of the raw eMMC, as ``wl 0`` leaves them."""
+        with open(data_path, "rb") as f:
+            lba = 0
+            while chunk := f.read(4 << 20):
+                self.disk.write(lba, chunk)
+                lba += len(chunk) // 512
+
+    def boot_from_disk(self) -> None:
+        """Leave the loader and boot what LBA 0 of the raw eMMC holds (after the real tool's ``rd``);
+        a disk with no bootable image there leaves the board in Maskrom, as the BootROM does."""
+        with self._lock:
+            try:
+                image = firmware.read(self.disk.path)
+            except firmware.FirmwareError as e:
+                log.warning("board %d: nothing bootable at LBA 0 (%s): the BootROM stays in Maskrom", self.index, e)
+                self.mode, self.loader_ready = "maskrom", False
+                return
+            self._install(image, wipe_userdata=False)
+            self.mode, self.loader_ready = "off", False
+            self._start_qemu()
 
     def _install(self, image: dict, wipe_userdata: bool) -> None:
         self.emmc.mkdir(parents=True, exist_ok=True)
@@ -161,7 +195,9 @@ class VirtualBoard:
         """Factory flash: put an image in eMMC when there is none (or when forced)."""
         with self._lock:
             if force or self.image is None:
-                self._install(firmware.read(image_path), wipe_userdata=force)
+                image = firmware.read(image_path)
+                self._write_disk(image_path)
+                self._install(image, wipe_userdata=force)
 
     # -- power ----------------------------------------------------------------------------
     def set_power(self, on: bool) -> None:
@@ -190,6 +226,13 @@ class VirtualBoard:
                 raise BoardError(f"board {self.index}: no rockusb device to reset (mode {self.mode})")
             self.mode, self.loader_ready = "off", False
             self._start_qemu()
+
+    def enter_maskrom(self) -> None:
+        """``rd 3``: back to the BootROM's Maskrom, the loader in RAM gone."""
+        with self._lock:
+            if self.mode not in ("maskrom", "loader"):
+                raise BoardError(f"board {self.index}: no rockusb device (mode {self.mode})")
+            self.mode, self.loader_ready = "maskrom", False
 
     def download_boot(self) -> None:
         """``db``: the loader runs from RAM; storage commands work afterwards."""
@@ -415,6 +458,7 @@ class VirtualBoard:
             "ssh": {"host": self.host, "port": self.ssh_port},
             "faults": dict(self.faults),
             "boots": self.boots,
+            "rockusb_sectors_written": self.rockusb_sectors_written,
             "qemu_pid": self._proc.pid if self._proc and self._proc.poll() is None else None,
         }
 

@@ -17,6 +17,7 @@ from hil.paths import REPO
 from hil.twin import bench as benchmod
 
 TWIN_ENV = REPO / "env" / "twin.yaml"
+TWIN_RKDEVELOPTOOL_ENV = REPO / "env" / "twin-rkdeveloptool.yaml"  # flashed with the real rkdeveloptool
 FARM_ENV = REPO / "env" / "farm.yaml"
 
 
@@ -60,8 +61,13 @@ class BenchHandle:
                 ("base_port: 21000", f"base_port: {self.config.base_port}"),
                 ("timescale: 1.0", f"timescale: {self.config.timescale:g}")]
 
-    def env_file(self, tmp_path: Path, board: int = 1) -> Path:
-        """env/twin.yaml as committed, pointed at this bench's coordinator and board."""
+    def env_file(self, tmp_path: Path, board: int = 1, *, real_tool: bool = False) -> Path:
+        """env/twin.yaml as committed (env/twin-rkdeveloptool.yaml with ``real_tool``), pointed at
+        this bench's coordinator and board."""
+        if real_tool:
+            return _rewrite(TWIN_RKDEVELOPTOOL_ENV, tmp_path / f"twin-rkdeveloptool-{self.config.base_port}-{board}.yaml",
+                            [*self._bench_values(), ("name: twin-1", f"name: twin-{board}"),
+                             ("../images/loader/", f"{REPO}/images/loader/")])
         return _rewrite(TWIN_ENV, tmp_path / f"twin-{self.config.base_port}-{board}.yaml",
                         [*self._bench_values(), ("name: twin-1", f"name: twin-{board}")])
 
@@ -70,7 +76,7 @@ class BenchHandle:
         return _rewrite(FARM_ENV, tmp_path / f"farm-{self.config.base_port}.yaml",
                         [*self._bench_values(), ("boards: 2", f"boards: {self.config.boards}")])
 
-    def environment(self, tmp_path: Path, board: int = 1):
+    def environment(self, tmp_path: Path, board: int = 1, *, real_tool: bool = False):
         """A labgrid Environment on this bench's place.
 
         labgrid keeps one coordinator session per process (``RemotePlaceManager`` is a
@@ -84,7 +90,7 @@ class BenchHandle:
         manager = ResourceManager.instances.get(RemotePlaceManager)
         if manager is not None and manager.url != self.state["coordinator"]:
             del ResourceManager.instances[RemotePlaceManager]
-        return Environment(str(self.env_file(tmp_path, board)))
+        return Environment(str(self.env_file(tmp_path, board, real_tool=real_tool)))
 
     def acquire(self, board: int = 1) -> None:
         """Hold the board's place for this user, as the suite does before it builds targets."""

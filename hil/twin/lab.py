@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from hil.twin import boardusb
+
 EXPORTER_NAME = "twin"
 READY_TIMEOUT = 30.0
 
@@ -35,8 +37,11 @@ def place_name(index: int) -> str:
 PDU_USER, PDU_PASSWORD = "admin", "pdu-Hq7t-2xv"
 
 
-def board_resources(url: str, host: str, ports: dict, index: int, password: str) -> dict:
-    """The resources of one board, as labgrid's standard classes plus the project's loader."""
+def board_resources(url: str, host: str, ports: dict, index: int, password: str, rockusb: str = "") -> dict:
+    """The resources of one board, as labgrid's standard classes plus the project's loader.
+
+    The loader names every board's Rockusb device of the bench (``rockusb``): the real
+    rkdeveloptool sees all boards of its host in loader mode, as on a lab host's USB."""
     scheme, _, rest = url.partition("://")
     outlet = f"{scheme}://{PDU_USER}:{PDU_PASSWORD}@{rest}/outlet/{{index}}/{{value}}"
     return {
@@ -44,7 +49,8 @@ def board_resources(url: str, host: str, ports: dict, index: int, password: str)
         "NetworkSerialPort": {"host": host, "port": ports["console"], "protocol": "raw", "speed": 115200},
         "NetworkService": {"address": host, "port": ports["ssh"], "username": "root", "password": password},
         "HttpDigitalOutput": {"url": f"{url}/maskrom/{index}", "body_asserted": "1", "body_deasserted": "0"},
-        "TwinUSBLoader": {"url": url, "index": index},
+        "TwinUSBLoader": {"url": url, "index": index, "rockusb": rockusb,
+                          "busnum": boardusb.USB_BUS, "path": f"{boardusb.USB_BUS}-{index}"},
     }
 
 

@@ -107,11 +107,12 @@ def run_suite(tmp_path_factory, history_db):
     """Factory: run ``pytest --lg-env ENV tests ARGS`` against a started bench."""
 
     def run(bench, *args: str, board: int = 1, timeout: float = SUITE_TIMEOUT, env_edits=(),
-            during=None, junit: bool = True) -> SuiteRun:
+            during=None, junit: bool = True, real_tool: bool = False) -> SuiteRun:
         """``env_edits``: (old, new) texts replaced in the env file, each of which must be there.
-        ``during(proc, out)``: called while the suite runs until it returns True (it acted)."""
+        ``during(proc, out)``: called while the suite runs until it returns True (it acted).
+        ``real_tool``: env/twin-rkdeveloptool.yaml, flashed with the real rkdeveloptool."""
         out = tmp_path_factory.mktemp("suite")
-        env_file = bench.env_file(out, board)
+        env_file = bench.env_file(out, board, real_tool=real_tool)
         text = env_file.read_text()
         for old, new in env_edits:
             assert old in text, f"{old!r} is not in the env file"

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
 from hil.kit.prompts import text_prompts
+from hil.paths import REPO, twin_dir
 from hil.twin import deploykit, models
 from hil.twin.build import ROOT_PASSWORD
 from hil.twin.lab import PDU_PASSWORD
@@ -142,3 +145,41 @@ def test_embed_size_mismatch_named_before_segfault(bench, run_suite, tmp_path):
     mm = run.message("test_multimodal.py::test_multimodal_performance")
     assert "not run" in mm and "embed_size" in mm
     assert "Segmentation fault" not in run.output
+
+
+def test_a_model_of_ones_own_has_no_golden_until_a_good_run_is_accepted(bench, run_suite, tmp_path):
+    """A real model's greedy answers are known only once a good board gave them: the first run
+    says "no golden" (never a pass), ``hil golden accept`` records its answers, the next checks them."""
+    sdk = deploykit.write_sdk(tmp_path / "sdk")
+    llm, vision = models.write_model(tmp_path / "zoo", "qwen2-vl-2b-instruct_w4a16_rk3576")
+    mine = llm.rename(llm.with_name("my-vlm_w4a16_rk3576.rkllm"))  # answers the same, under a name with no golden
+    golden_dir = tmp_path / "golden"
+    args = ["--image", "twin-good", "--demo-dir", str(sdk), "--llm", str(mine), "--vision", str(vision),
+            "--golden-dir", str(golden_dir), "-k", "golden or answer"]
+    case = f"test_text_inference.py::test_text_golden[{text_prompts()[0].id}]"
+
+    first = run_suite(bench, *args)
+    assert first.outcome(case) == "skipped" and "hil golden accept" in first.message(case)
+    assert "no golden answers for my-vlm_w4a16_rk3576 on runtime 1.2.1" in first.output
+    assert "NO GOLDEN" in (first.run_dir / "report.html").read_text()
+    accept = subprocess.run([sys.executable, "-m", "hil.cli", "golden", "accept", str(first.run_dir),
+                             "--golden-dir", str(golden_dir)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert accept.returncode == 0, accept.stdout + accept.stderr
+    assert (golden_dir / "my-vlm_w4a16_rk3576.yaml").is_file()
+
+    second = run_suite(bench, *args)
+    assert second.failed() == {} and second.outcome(case) == "passed"
+    assert "no golden" not in second.output
+    assert all(second.outcome(c) == "passed" for c in second.cases if "golden" in c)
+
+
+def test_the_suite_flashes_with_the_real_rkdeveloptool(bench, run_suite):
+    """env/twin-rkdeveloptool.yaml: the suite's --image goes through Debian's rkdeveloptool."""
+    image = twin_dir() / "images" / "twin-rkllm-1.3.0.img"
+    before = bench.board(1)["rockusb_sectors_written"]
+    run = run_suite(bench, "--image", "twin-rkllm-1.3.0", "-k", "test_platform", real_tool=True)
+    assert run.failed() == {}, run.output[-3000:]
+    assert run.outcome("test_platform.py::test_build_info_matches_image") == "passed"
+    written = bench.board(1)["rockusb_sectors_written"] - before
+    assert written == -(-image.stat().st_size // 512), "the image went through the board's Rockusb device"
+    assert bench.board(1)["image"] == "twin-rkllm-1.3.0"

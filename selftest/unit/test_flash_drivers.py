@@ -39,7 +39,9 @@ out = sys.stdout
 err, normal = "\x1b[30;41m", "\x1b[0m"
 redraw = "\x1b[1A\x1b[2K"
 fail = os.environ.get("FAKE_FAIL", "")
-devices = [d.split(":") for d in os.environ.get("FAKE_DEVICES", "350e:Maskrom:109").split(",") if d]
+plugged = os.path.join(state, "devices")  # what is plugged in since the last command changed it
+spec = open(plugged).read() if os.path.exists(plugged) else os.environ.get("FAKE_DEVICES", "350e:Maskrom:109")
+devices = [d.split(":") for d in spec.split(",") if d]
 cmd = args[0].lower() if args else ""
 if cmd == "-v":
     out.write("rkdeveloptool ver 1.32\r\n"); sys.exit(0)
@@ -64,6 +66,8 @@ if cmd == "cs":
     if fail == "cs":
         out.write("Change Storage Fail!\r\n"); sys.exit(1)
     open(os.path.join(state, "storage"), "w").write(args[1])
+    if os.environ.get("FAKE_PLUG_AFTER_CS"):  # another board enters loader mode on this host
+        open(plugged, "w").write(os.environ["FAKE_PLUG_AFTER_CS"])
     out.write("Change Storage OK.\r\n"); sys.exit(0)
 if cmd == "wl":
     if fail == "hang":
@@ -187,7 +191,8 @@ def test_flash_from_maskrom_downloads_loader_selects_emmc_writes_and_resets(tmp_
     flash.flash(str(image))
     flash.reset()
     loader = str(tmp_path / "rk3576_spl_loader_v1.12.108.bin")
-    assert calls(state) == [["ld"], ["ld"], ["db", loader], ["cs", "1"], ["wl", "0", str(image)], ["rd"]]
+    # ld again before the write: still the only rockusb device of the host, at this board's port
+    assert calls(state) == [["ld"], ["ld"], ["db", loader], ["cs", "1"], ["ld"], ["wl", "0", str(image)], ["rd"]]
     assert (state / "written").read_bytes() == image.read_bytes()
     assert (state / "storage").read_text() == "1"
 
@@ -205,14 +210,25 @@ def test_loader_mode_skips_db_and_tool_is_found_on_path(tmp_path, state, image, 
     target.activate(flash)
     assert flash.await_loader(timeout=5) == "Loader"
     flash.flash(str(image))
-    assert calls(state) == [["ld"], ["ld"], ["cs", "2"], ["wl", "0", str(image)]]
+    assert calls(state) == [["ld"], ["ld"], ["cs", "2"], ["ld"], ["wl", "0", str(image)]]
 
 
 def test_storage_none_writes_without_cs(tmp_path, state, image, monkeypatch):
     monkeypatch.setenv("FAKE_DEVICES", "350e:Loader:109")
     target = make_env(tmp_path, "RKDeveloptoolDriver: {loader_image: rk3576-loader, storage: null}")
     target.get_driver(FlashProtocol).flash(str(image))
-    assert [c[0] for c in calls(state)] == ["ld", "wl"]
+    assert [c[0] for c in calls(state)] == ["ld", "ld", "wl"]
+
+
+def test_a_second_board_in_loader_mode_before_the_write_stops_it(tmp_path, state, image, monkeypatch):
+    """Checked again right before ``wl``: the write never goes to whichever board the tool picks."""
+    monkeypatch.setenv("FAKE_DEVICES", "350e:Loader:109")
+    monkeypatch.setenv("FAKE_PLUG_AFTER_CS", "350e:Loader:109,350e:Loader:10a")
+    target = make_env(tmp_path, "RKDeveloptoolDriver: {loader_image: rk3576-loader, storage: emmc}")
+    with pytest.raises(ft.TooManyDevices):
+        target.get_driver(FlashProtocol).flash(str(image))
+    assert [c[0] for c in calls(state)] == ["ld", "cs", "ld"], "no wl"
+    assert not (state / "written").exists()
 
 
 @pytest.mark.parametrize("fail, error, words", [
@@ -391,6 +407,7 @@ def test_remote_loader_commands_go_through_ssh_quoted(tmp_path, image, monkeypat
         prefix + ["60", tool, "ld"],
         prefix + ["900", tool, "db", f"{cache}/rk3576_spl_loader_v1.12.108.bin"],
         prefix + ["60", tool, "cs", "9"],
+        prefix + ["60", tool, "ld"],
         prefix + ["900", tool, "wl", "0", f"'{cache}/rk3576 image.img'"],
         prefix + ["60", tool, "rd"],
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil.lab.npu import NPUSample
+from hil.lab.npu import NPUSample, session_loads
 from hil.measure.limits import Limit, Limits, LimitsError
 from hil.measure.figure import FAIL, MARGINAL, PASS, UNCHECKED, Measurement, better_direction
 from hil.measure.records import FigureRecord
@@ -109,28 +109,25 @@ def test_anomalies_are_kept_in_the_record_and_name_why_a_figure_has_no_sample():
 
 
 def test_npu_load_figures_leave_out_a_core_above_100_percent_and_say_so():
-    """tests/test_npu_activity.py's figures of rknpu2#102's miscount (``Core1: 429496%``): the
-    sample is in no peak and no chart, and each figure's record and JUnit properties name it."""
-    from tests import test_npu_activity as activity
-
+    """rknpu2#102's miscount (``Core1: 429496%``): the sample is in no peak and no chart, and the
+    figures' records name it."""
     def sample(t, core0, core1):
         return NPUSample(t, {"Core0": core0, "Core1": core1}, {}, f"NPU load:  Core0: {core0}%, Core1: {core1}%,")
 
     sessions = [[sample(10.0, 20, 30), sample(10.2, 85, 429496), sample(10.4, 80, 75)],
                 [sample(50.0, 60, 64)]]
-    properties = []
-    figures = recorder.TestFigures("tests/test_npu_activity.py::test_npu_load_both_cores_text", {}, None,
-                          lambda k, v: properties.append((k, v)))
-    activity.test_npu_load_both_cores_text(sessions, figures,
-                                           {"npu_load_peak_pct": Limit(name="npu_load_peak_pct", unit="%", min=50)})
-
-    by_name = {m.name: m for m in figures.measurements}
-    assert by_name["npu_load_peak_pct.text.Core0"].samples == [80.0, 60.0]
-    assert by_name["npu_load_peak_pct.text.Core1"].samples == [75.0, 64.0]
+    load = session_loads(sessions)
+    assert load.peaks == {"Core0": [80, 60], "Core1": [75, 64]}
+    assert load.t == pytest.approx([0.0, 0.4, 40.0]) and max(load.values["Core1"]) == 75
     why = "session 1: Core1 read above 100 % in 1 of 3 samples (up to 429496 %, board uptime 10.2-10.2 s): " \
           "a driver miscount, left out"
-    assert all(m.anomalies == [why] and m.verdict == "pass" for m in by_name.values())
-    assert FigureRecord.from_dict(by_name["npu_load_peak_pct.text.Core1"].to_dict()).anomalies == [why]
+    assert load.anomalies == [why]
+    properties = []
+    figures = recorder.TestFigures("tests/test_npu_activity.py::test_npu_load_both_cores_text", {}, None,
+                                   lambda k, v: properties.append((k, v)))
+    figures("npu_load_peak_pct.text.Core1", load.peaks["Core1"], "%", anomalies=load.anomalies).within(
+        Limit(name="npu_load_peak_pct", unit="%", min=50))
+    (m,) = figures.measurements
+    assert m.anomalies == [why] and FigureRecord.from_dict(m.to_dict()).anomalies == [why]
     assert ("npu_load_peak_pct.text.Core1.anomalies", why) in properties
-    [series] = figures.series_list
-    assert series["t"] == pytest.approx([0.0, 0.4, 40.0]) and max(series["values"]["Core1"]) == 75
+    assert session_loads([[sample(1.0, 429496, 5)]]).peaks == {"Core0": [], "Core1": []}, "nothing left to peak"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 import yaml
@@ -10,7 +11,7 @@ from PIL import Image
 
 from hil.kit import pictures
 from hil.paths import IMAGES_DIR
-from hil.rockchip import rkllmfile, rknnfile
+from hil.rockchip import inspect, rkllmfile, rknnfile
 from hil.twin import models
 
 RK3576_MODELS = [m for m in models.MODELS.values() if m.target_platform == "RK3576"]
@@ -202,3 +203,23 @@ def test_preprocess_pads_then_resizes():
     assert out.size == (392, 392)
     assert out.getpixel((196, 5)) == (128, 128, 128)
     assert out.getpixel((196, 196)) == (255, 0, 0)
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_hil_inspect_reads_each_twin_model_as_a_real_one(name, tmp_path, capsys):
+    llm, vision = models.write_model(tmp_path, name)
+    spec = models.MODELS[name]
+    assert inspect.main([str(vision), str(llm)]) == 0
+    decoder = json.JSONDecoder()
+    out, objects = capsys.readouterr().out.strip(), []
+    while out:
+        obj, end = decoder.raw_decode(out)
+        objects.append(obj)
+        out = out[end:].strip()
+    rknn, rkllm = objects
+    assert {k: rknn[k] for k in ("format", "container_version", "target_platform", "toolkit_version", "encrypted")} == {
+        "format": "rknn", "container_version": 6, "target_platform": [spec.target_platform.lower()],
+        "toolkit_version": "2.3.2", "encrypted": False}
+    assert rknn["inputs"] == [{"name": "pixel", "shape": [1, 3, 392, 392]}]
+    assert rknn["outputs"] == [{"name": spec.fam.output_name, "shape": [196, spec.embed_size]}]
+    assert (rkllm["format"], rkllm["toolkit_version"], rkllm["size"]) == ("rkllm", "1.2.1", llm.stat().st_size)

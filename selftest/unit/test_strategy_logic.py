@@ -8,6 +8,8 @@ real board on the twin does is proven in selftest/twin/test_strategy.py; here on
 
 from __future__ import annotations
 
+import contextlib
+
 import threading
 import time
 
@@ -35,6 +37,7 @@ class FakeBoard:
         self.reboot_loader_works = True  # the image has reboot-mode support
         self.button_wired = True  # the relay really presses the maskrom button
         self.console_server_down = False
+        self.reset_fails = False
         self.timeline: list[tuple[float, str, object]] = []
 
     def log(self, what: str, value) -> None:
@@ -131,11 +134,21 @@ class FakeFlasher(Driver, FlashProtocol):
 
     @Driver.check_active
     def flash(self, filename: str, *, wipe_userdata: bool = False) -> None:
-        pass
+        self.board.log("flash", filename)
 
     @Driver.check_active
     def reset(self) -> None:
-        pass
+        self.board.log("reset", self.board.mode)
+        if self.board.reset_fails:
+            raise ft.ResetFailed("Reset Device failed!")
+
+    @contextlib.contextmanager
+    def host_lock(self):
+        self.board.log("lock", True)
+        try:
+            yield
+        finally:
+            self.board.log("lock", False)
 
 
 @attr.s
@@ -247,6 +260,19 @@ def test_reboot_loader_is_tried_first_and_is_enough_when_it_works():
     b.strategy.transition("loader")
     assert b.board.mode == "loader"
     assert events(b.board, "button") == [] and events(b.board, "power") == []
+
+
+def test_flashing_holds_the_host_lock_from_entering_the_loader_to_the_reset():
+    """No other board of the host may be in loader mode meanwhile (rkdeveloptool cannot pick one)."""
+    b = shell_bench()
+    b.board.reset_fails = True  # stop before the boot; the lock must still be let go
+    error = cause(b.strategy.flash, "image.img")
+    assert isinstance(error, ft.ResetFailed)
+    steps = [(w, v) for _, w, v in b.board.timeline if w in ("lock", "flash", "reset")]
+    assert steps == [("lock", True), ("flash", "image.img"), ("reset", "loader"), ("lock", False)]
+    lock_t = [t for t, w, v in b.board.timeline if w == "lock"]
+    reboot_t = [t for t, w, v in b.board.timeline if w == "console" and b"reboot loader" in v]
+    assert lock_t[0] <= reboot_t[0] <= lock_t[1], "the board entered loader mode under the lock"
 
 
 def test_failed_reboot_loader_falls_back_to_the_maskrom_button():
