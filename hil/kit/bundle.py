@@ -187,13 +187,13 @@ def _norm(stem: str) -> str:
     return re.sub(r"[._\s]+", "-", stem.lower())
 
 
-def pair(llms: list[Path], encoders: list[Path]) -> dict[Path, Path | None]:
+def pair(llms: list[Path], encoders: list[Path], *, lone: bool = True) -> dict[Path, Path | None]:
     """Each ``.rkllm`` with its encoder, by the model zoo's names: the encoder's name before
     ``vision`` (``qwen2_5_vl_3b`` of ``qwen2_5_vl_3b_vision_rk3576.rknn``) begins the LLM's
     name (``qwen2.5-vl-3b-w4a16_level1_rk3576``), and the platforms in both names agree; the
-    longest such beginning wins. One LLM and one encoder in a folder always pair. An LLM no
-    encoder matches is text-only; two equally good encoders are a KitError (``models.yaml``)."""
-    if len(llms) == 1 and len(encoders) == 1:
+    longest such beginning wins. One LLM and one encoder in a folder always pair (``lone``). An
+    LLM no encoder matches is text-only; two equally good encoders are a KitError (``models.yaml``)."""
+    if lone and len(llms) == 1 and len(encoders) == 1:
         return {llms[0]: encoders[0]}
     out = {}
     for llm in llms:

@@ -187,8 +187,8 @@ def load_kit(options, env: LabEnv) -> bundle.DeployKit:
         raise ConfigError(f"no demo build: pass --demo-dir DIR (the SDK's deploy/install/{bundle.DEMO_DIR}) or set "
                           f"the target option demo_dir in {env.path}")
     if llm is not None:
-        if vision is None:  # the encoder beside it, when its name (or its being alone) pairs them
-            vision = bundle.pair([llm], sorted(llm.parent.glob("*.rknn"))).get(llm) if llm.parent.is_dir() else None
+        if vision is None and llm.parent.is_dir():  # the encoder beside it, when the names pair them
+            vision = bundle.pair([llm], sorted(llm.parent.glob("*.rknn")), lone=False).get(llm)
         model = bundle.read_model(llm, vision)
         return bundle.DeployKit(runtime=bundle.load_runtime(demo_dir), models={model.name: model}, source=str(llm))
     if models_dir is None:

@@ -78,9 +78,15 @@ def bench(start_bench):
 def run_farm(tmp_path_factory):
     """Factory: run ``pytest --lg-env <farm env> ARGS`` against a 2-board bench."""
 
-    def run(bench, *args: str, env: dict | None = None, timeout: float = SUITE_TIMEOUT) -> FarmRun:
+    def run(bench, *args: str, env: dict | None = None, timeout: float = SUITE_TIMEOUT, env_edits=()) -> FarmRun:
+        """``env_edits``: (old, new) texts replaced in the farm env file, each of which must be there."""
         out = tmp_path_factory.mktemp("farm")
         env_file = bench.farm_env_file(out)
+        text = env_file.read_text()
+        for old, new in env_edits:
+            assert old in text, f"{old!r} is not in the farm env file"
+            text = text.replace(old, new)
+        env_file.write_text(text)
         junit = out / "junit.xml"
         cmd = [sys.executable, "-m", "pytest", "--lg-env", str(env_file), f"--junitxml={junit}",
                f"--lg-log={out / 'console'}", f"--results={out / 'results'}", "--history=none",

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from hil.paths import REPO, twin_dir
 from selftest.farm.conftest import boots, collected, flash, held
 
 SUBSET = ("tests/test_boot.py", "tests/test_npu_stack.py", "tests/test_config.py")
@@ -156,3 +157,26 @@ def test_farm_up_starts_a_bench_and_says_how_to_run_the_suite_on_it(twin_images,
                 in up.stdout)
     finally:
         assert benchmod.down(tmp_path / "bench"), "hil farm up left no bench to stop"
+
+
+def test_fan_out_flashes_both_boards_of_one_host_through_the_real_rkdeveloptool(bench, run_farm, tmp_path):
+    """Two xdist workers flash the two boards of this host at once with Debian's rkdeveloptool,
+    which cannot pick a device: the host's flash lock makes them take turns, each checks that the
+    one device it sees is its own board, and each board boots the image written to it."""
+    before = {n: bench.board(n)["rockusb_sectors_written"] for n in (1, 2)}
+    image = twin_dir() / "images" / "twin-rkllm-1.3.0.img"
+    run = run_farm(bench, "--places", "twin-1,twin-2", "--dist", "each", "--image", "twin-rkllm-1.3.0",
+                   "tests/test_platform.py", env={"HIL_LOCK_DIR": str(tmp_path / "locks")},
+                   env_edits=[("      TwinFlashDriver: {}\n",
+                               "      RKDeveloptoolDriver: {loader_image: twin_loader, storage: null}\n"),
+                              ("imports:\n", f"images:\n  twin_loader: {REPO}/images/loader/"
+                                             "rk3576_spl_loader_twin.bin\nimports:\n")])
+    assert run.returncode == 0 and run.failed() == {}, run.output[-3000:]
+    for place in ("twin-1", "twin-2"):
+        case = next(c for c in run.cases if c["test"] == "test_platform.py::test_build_info_matches_image"
+                    and c["board"] == place)
+        assert case["outcome"] == "passed"
+    sectors = -(-image.stat().st_size // 512)
+    for n in (1, 2):
+        assert bench.board(n)["image"] == "twin-rkllm-1.3.0"
+        assert bench.board(n)["rockusb_sectors_written"] - before[n] == sectors, f"board {n}: not the real tool"

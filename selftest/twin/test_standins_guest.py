@@ -54,9 +54,9 @@ def board(start_bench, tmp_path_factory):
 
 def demo(client, model: str, stdin: str, core_num: int = 2, env: str = "RKLLM_LOG_LEVEL=1") -> tuple[int, str]:
     d = f"{REMOTE}/demo_Linux_aarch64"
-    m = f"{REMOTE}/models/{model}/{model}"
+    llm, vision = models.files_of(model)
     cmd = (f"cd {d} && printf '{stdin}' | {env} LD_LIBRARY_PATH=./lib ./demo {REMOTE}/picture.png "
-           f"{m}-vision.rknn {m}.rkllm 128 512 {core_num}")
+           f"{REMOTE}/models/{vision} {REMOTE}/models/{llm} 128 512 {core_num}")
     return run(client, cmd, timeout=120)
 
 
@@ -131,12 +131,12 @@ def test_npu_load_and_temperature_rise_while_the_demo_runs(board):
     """Sampled from debugfs and the thermal zone during a run, as eval_perf_watch_npu.sh does."""
     _, client = board
     d = f"{REMOTE}/demo_Linux_aarch64"
-    m = f"{REMOTE}/models/qwen2-vl-2b-instruct_w4a16_rk3576/qwen2-vl-2b-instruct_w4a16_rk3576"
+    llm, vision = (f"{REMOTE}/models/{f}" for f in models.files_of("qwen2-vl-2b-instruct_w4a16_rk3576"))
     zone = "$(grep -l npu-thermal /sys/class/thermal/thermal_zone*/type | head -1 | xargs dirname)"
     script = (
         f"z={zone}; t0=$(cat $z/temp); "
-        f"(cd {d} && printf '0\\n0\\nexit\\n' | LD_LIBRARY_PATH=./lib ./demo {REMOTE}/picture.png {m}-vision.rknn "
-        f"{m}.rkllm 128 512 2 > /tmp/demo.out 2>&1) & pid=$!; max0=0; max1=0; tmax=$t0; "
+        f"(cd {d} && printf '0\\n0\\nexit\\n' | LD_LIBRARY_PATH=./lib ./demo {REMOTE}/picture.png {vision} "
+        f"{llm} 128 512 2 > /tmp/demo.out 2>&1) & pid=$!; max0=0; max1=0; tmax=$t0; "
         "while kill -0 $pid 2>/dev/null; do "
         "  set -- $(awk -F'[:%, ]+' '/NPU load:/ {print $4, $6}' /sys/kernel/debug/rknpu/load); "
         "  [ \"$1\" -gt $max0 ] && max0=$1; [ \"$2\" -gt $max1 ] && max1=$2; "

@@ -89,6 +89,7 @@ def test_pairing_rules(tmp_path):
 
     one = bundle.pair(p("anything.rkllm"), p("encoder.rknn"))
     assert one == {tmp_path / "anything.rkllm": tmp_path / "encoder.rknn"}, "one LLM and one encoder pair"
+    assert bundle.pair(p("anything.rkllm"), p("encoder.rknn"), lone=False) == {tmp_path / "anything.rkllm": None}
     text_only = bundle.pair(p("qwen2.5-3b-instruct_w8a8_rk3576.rkllm", "qwen2-vl-2b-instruct_w4a16_rk3576.rkllm"),
                             p("qwen2_vl_2b_vision_rk3576.rknn"))
     assert text_only[tmp_path / "qwen2.5-3b-instruct_w8a8_rk3576.rkllm"] is None
