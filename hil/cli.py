@@ -109,10 +109,22 @@ def _parse_npu(args) -> int:
     return rknpu.main(args.file)
 
 
+def _parse_boot_log(args) -> int:
+    from hil.rockchip import bootlog
+
+    return bootlog.main(args.file)
+
+
 def _parse_flash_tool(args) -> int:
     from hil.rockchip import flashtools
 
     return flashtools.main(args.file)
+
+
+def _parse_rknn_benchmark(args) -> int:
+    from hil.rockchip import rknn_benchmark
+
+    return rknn_benchmark.main(args.file)
 
 
 def _inspect(args) -> int:
@@ -166,11 +178,21 @@ def parser() -> argparse.ArgumentParser:
                                      "and cat commands or bare lines) as one JSON object")
     n.add_argument("file", help="the capture, or - for stdin")
     n.set_defaults(func=_parse_npu)
+    b = parse.add_parser("boot-log", help="a console capture of one or more boots (DDR/SPL banners, U-Boot, kernel, "
+                                          "init, login prompt) as one JSON object: the stages each boot reached, "
+                                          "its panic and rknpu probe lines, and the last lines")
+    b.add_argument("file", help="the capture, or - for stdin")
+    b.set_defaults(func=_parse_boot_log)
     t = parse.add_parser("flash-tool", help="an rkdeveloptool or upgrade_tool transcript (prompts, commands, "
                                             "menus, timestamps) as JSON: tool, devices listed, failures in the "
                                             "tool's words, and whether the last operation succeeded")
     t.add_argument("file", help="the transcript, or - for stdin")
     t.set_defaults(func=_parse_flash_tool)
+    k = parse.add_parser("rknn-benchmark", help="the RKNPU2 SDK's rknn_benchmark output (a serial or SSH capture) "
+                                                "as one JSON object: versions, memory, tensors, per-loop and "
+                                                "average times, Top5, errors, and whether the run completed")
+    k.add_argument("file", help="the capture, or - for stdin")
+    k.set_defaults(func=_parse_rknn_benchmark)
 
     i = sub.add_parser("inspect", help="what model, firmware and runtime library files say about themselves, as JSON",
                        description="Read .rknn, .rkllm, update.img (RKFW) and librknnrt/librkllmrt files from their "
