@@ -97,34 +97,28 @@ def _twin_fault(args) -> int:
     return 0
 
 
-def _parse_rkllm_log(args) -> int:
-    from hil.rockchip import rkllm_log
-
-    return rkllm_log.main(args.file)
-
-
-def _parse_npu(args) -> int:
-    from hil.rockchip import rknpu
-
-    return rknpu.main(args.file)
-
-
-def _parse_boot_log(args) -> int:
-    from hil.rockchip import bootlog
-
-    return bootlog.main(args.file)
-
-
-def _parse_flash_tool(args) -> int:
-    from hil.rockchip import flashtools
-
-    return flashtools.main(args.file)
+# hil parse NAME FILE: each parser module's main(path) reads FILE (or - for stdin) and prints JSON
+PARSERS = {
+    "rkllm-log": ("hil.rockchip.rkllm_log", "an RKLLM runtime log (a demo run or a serial capture) as one JSON object"),
+    "npu": ("hil.rockchip.rknpu", "a capture of the rknpu driver's version, load and freq files (prompts and cat "
+                                  "commands or bare lines) as one JSON object"),
+    "boot-log": ("hil.rockchip.bootlog", "a console capture of one or more boots (DDR/SPL banners, U-Boot, kernel, "
+                                         "init, login prompt) as one JSON object: the stages each boot reached, its "
+                                         "panic and rknpu probe lines, and the last lines"),
+    "flash-tool": ("hil.rockchip.flashtools", "an rkdeveloptool or upgrade_tool transcript (prompts, commands, menus, "
+                                              "timestamps) as JSON: tool, devices listed, failures in the tool's "
+                                              "words, and whether the last operation succeeded"),
+    "rknn-benchmark": ("hil.rockchip.rknn_benchmark", "the RKNPU2 SDK's rknn_benchmark output (a serial or SSH "
+                                                      "capture) as one JSON object: versions, memory, tensors, "
+                                                      "per-loop and average times, Top5, errors, and whether the run "
+                                                      "completed"),
+}
 
 
-def _parse_rknn_benchmark(args) -> int:
-    from hil.rockchip import rknn_benchmark
+def _parse(args) -> int:
+    import importlib
 
-    return rknn_benchmark.main(args.file)
+    return importlib.import_module(PARSERS[args.parse_command][0]).main(args.file)
 
 
 def _inspect(args) -> int:
@@ -171,28 +165,10 @@ def parser() -> argparse.ArgumentParser:
     f.set_defaults(func=_twin_fault)
 
     parse = sub.add_parser("parse", help="board logs as JSON").add_subparsers(dest="parse_command", required=True)
-    r = parse.add_parser("rkllm-log", help="an RKLLM runtime log (a demo run or a serial capture) as one JSON object")
-    r.add_argument("file", help="the log file, or - for stdin")
-    r.set_defaults(func=_parse_rkllm_log)
-    n = parse.add_parser("npu", help="a capture of the rknpu driver's version, load and freq files (prompts "
-                                     "and cat commands or bare lines) as one JSON object")
-    n.add_argument("file", help="the capture, or - for stdin")
-    n.set_defaults(func=_parse_npu)
-    b = parse.add_parser("boot-log", help="a console capture of one or more boots (DDR/SPL banners, U-Boot, kernel, "
-                                          "init, login prompt) as one JSON object: the stages each boot reached, "
-                                          "its panic and rknpu probe lines, and the last lines")
-    b.add_argument("file", help="the capture, or - for stdin")
-    b.set_defaults(func=_parse_boot_log)
-    t = parse.add_parser("flash-tool", help="an rkdeveloptool or upgrade_tool transcript (prompts, commands, "
-                                            "menus, timestamps) as JSON: tool, devices listed, failures in the "
-                                            "tool's words, and whether the last operation succeeded")
-    t.add_argument("file", help="the transcript, or - for stdin")
-    t.set_defaults(func=_parse_flash_tool)
-    k = parse.add_parser("rknn-benchmark", help="the RKNPU2 SDK's rknn_benchmark output (a serial or SSH capture) "
-                                                "as one JSON object: versions, memory, tensors, per-loop and "
-                                                "average times, Top5, errors, and whether the run completed")
-    k.add_argument("file", help="the capture, or - for stdin")
-    k.set_defaults(func=_parse_rknn_benchmark)
+    for name, (_, what) in PARSERS.items():
+        r = parse.add_parser(name, help=what)
+        r.add_argument("file", help="the file, or - for stdin")
+        r.set_defaults(func=_parse)
 
     i = sub.add_parser("inspect", help="what model, firmware and runtime library files say about themselves, as JSON",
                        description="Read .rknn, .rkllm, update.img (RKFW) and librknnrt/librkllmrt files from their "

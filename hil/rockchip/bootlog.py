@@ -68,7 +68,7 @@ import sys
 
 import attr
 
-from hil.rockchip.text import clean_lines
+from hil.rockchip.text import capture_name, clean_lines, read_capture
 
 STAGES = ("ddr", "spl", "uboot", "kernel", "init", "login")
 _ORDER = {stage: n for n, stage in enumerate(STAGES)}
@@ -306,18 +306,12 @@ def parse(text: str | bytes) -> BootLog:
 def main(path: str) -> int:
     """``hil parse boot-log FILE``: print ``parse`` of the capture as JSON (``-`` = stdin); a warning
     on stderr when nothing in it is a boot log."""
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as f:
-                data = f.read()
-    except OSError as e:
-        print(f"error: cannot read {path}: {e.strerror or e}", file=sys.stderr)
+    data = read_capture(path)
+    if data is None:
         return 2
     log = parse(data)
     if not log.boots:
-        name = "stdin" if path == "-" else path
+        name = capture_name(path)
         print(f"warning: {name} holds no boot log (no DDR, SPL or U-Boot banner, kernel line, init line or "
               f"login prompt); every value in the JSON is empty", file=sys.stderr)
     print(log.to_json())

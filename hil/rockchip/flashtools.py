@@ -23,7 +23,7 @@ import re
 import struct
 import sys
 
-from hil.rockchip.text import clean_lines, clean_text
+from hil.rockchip.text import capture_name, clean_lines, clean_text, read_capture
 
 RK_VID = 0x2207
 RK3576_PID = 0x350E
@@ -517,18 +517,12 @@ def parse_transcript(text: str | bytes) -> dict:
 def main(path: str) -> int:
     """``hil parse flash-tool FILE``: print ``parse_transcript`` of the file as JSON (``-`` = stdin);
     a warning on stderr when nothing in it is output of either tool."""
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as f:
-                data = f.read()
-    except OSError as e:
-        print(f"error: cannot read {path}: {e.strerror or e}", file=sys.stderr)
+    data = read_capture(path)
+    if data is None:
         return 2
     out = parse_transcript(data)
     if out["tool"] is None and not out["devices"] and not out["failures"] and out["ok"] is None:
-        name = "stdin" if path == "-" else path
+        name = capture_name(path)
         print(f"warning: {name} holds no rkdeveloptool or upgrade_tool command or output that is recognised "
               "(no 'rkdeveloptool'/'upgrade_tool' command line, 'Rockusb>' prompt, 'DevNo=' device line or "
               "message of either tool); every value in the JSON is empty", file=sys.stderr)

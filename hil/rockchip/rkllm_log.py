@@ -40,7 +40,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from hil.rockchip.text import clean_lines
+from hil.rockchip.text import capture_name, clean_lines
 
 KEYS = (
     "runtime_version", "driver_version", "platform", "toolkit_version", "max_context_limit",
@@ -275,7 +275,7 @@ def main(path: str) -> int:
     The file is read in chunks. When no line of it looks like an RKLLM runtime log, a warning
     on stderr says so (and what was looked for); the JSON, all empty, is printed all the same.
     """
-    name = "stdin" if path == "-" else path
+    name = capture_name(path)
     counts = {"lines": 0, "undecodable": 0}
 
     def counted(lines: Iterable[str]) -> Iterator[str]:

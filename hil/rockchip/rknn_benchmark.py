@@ -102,7 +102,7 @@ import sys
 from collections.abc import Iterable, Iterator
 
 from hil.rockchip.rkllm_log import iter_lines, split_marker
-from hil.rockchip.text import clean_lines
+from hil.rockchip.text import capture_name, clean_lines
 
 KEYS = (
     "runtime_version", "driver_version", "weight_size", "internal_size", "dma_size",
@@ -427,7 +427,7 @@ def main(path: str) -> int:
     """``hil parse rknn-benchmark FILE``: the first run in FILE (``-`` = stdin) as one JSON object
     with the keys ``KEYS``. Warns on stderr when nothing in the file is rknn_benchmark (or
     librknnrt) output, and when it holds more than one run."""
-    name = "stdin" if path == "-" else path
+    name = capture_name(path)
     try:
         if path == "-":
             found, recognized = _runs(iter_lines(sys.stdin.buffer))

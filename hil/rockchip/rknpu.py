@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import attr
 
-from hil.rockchip.text import clean_lines
+from hil.rockchip.text import capture_name, clean_lines, read_capture
 
 _DRIVER_FILE = re.compile(r"^(?:RKNPU driver: v)?(\d+\.\d+\.\d+)$")
 _LOAD_CORE = re.compile(r"Core(\d+):\s*(\d*)\s*%")
@@ -183,18 +183,12 @@ def parse_capture(text: str) -> dict:
 def main(path: str) -> int:
     """``hil parse npu FILE``: print ``parse_capture`` of the file as JSON (``-`` = stdin); a
     warning on stderr when nothing in it is an rknpu file."""
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as f:
-                data = f.read()
-    except OSError as e:
-        print(f"error: cannot read {path}: {e.strerror or e}", file=sys.stderr)
+    data = read_capture(path)
+    if data is None:
         return 2
     out = parse_capture(data.decode("utf-8", errors="replace"))
     if not out["anomalies"] and all(out[k] is None for k in ("driver_version", "load", "freq_hz")):
-        name = "stdin" if path == "-" else path
+        name = capture_name(path)
         print(f"warning: {name} holds no rknpu version, load or freq reading (no 'RKNPU driver: v', 'NPU load:' "
               f"or 'cat .../rknpu/freq' line); every value in the JSON is empty", file=sys.stderr)
     print(json.dumps(out, indent=2))

@@ -9,6 +9,7 @@ board console kept for reports go through the same cleaning.
 from __future__ import annotations
 
 import re
+import sys
 
 # CSI (colours, cursor moves, bracketed-paste mode), OSC (window titles), charset selection and
 # the remaining two-character escapes.
@@ -44,3 +45,20 @@ def noise_chars(text: str) -> int:
     UTF-8 text (decoded as U+FFFD) and C1 control codes, as a wrong baud rate, a bad cable or
     a console server dropping bytes leave them."""
     return len(_NOISE.findall(text))
+
+
+def capture_name(path: str) -> str:
+    """How ``hil parse`` names its input in messages."""
+    return "stdin" if path == "-" else path
+
+
+def read_capture(path: str) -> bytes | None:
+    """What ``hil parse`` reads: FILE, or stdin for ``-``; None after an error line on stderr."""
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read()
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        print(f"error: cannot read {path}: {e.strerror or e}", file=sys.stderr)
+        return None
