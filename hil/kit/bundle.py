@@ -104,10 +104,14 @@ def load_runtime(demo_dir: Path | str) -> RuntimeBundle:
     versions, sources = {}, {}
     for key, lib in (("rkllm_runtime", "librkllmrt.so"), ("rknn_runtime", "librknnrt.so")):
         found = library_version(demo_dir / "lib" / lib) if (demo_dir / "lib" / lib).is_file() else None
-        if overrides.get(key):
-            versions[key], sources[key] = str(overrides[key]), f"{RUNTIME_YAML} ({key})"
-        elif found is not None:
+        declared = str(overrides[key]) if overrides.get(key) else None
+        if found is not None and declared is not None and declared != found.version:
+            raise KitError(f"{RUNTIME_YAML} says {key} {declared} but {demo_dir}/lib/{lib} is {found.version}: "
+                           f"the library is what runs; remove {key} from {RUNTIME_YAML} or fix it")
+        if found is not None:  # the file first; runtime.yaml only says what the file cannot
             versions[key], sources[key] = found.version, f"lib/{lib}"
+        elif declared is not None:
+            versions[key], sources[key] = declared, f"{RUNTIME_YAML} ({key})"
         else:
             versions[key] = None
     if versions["rkllm_runtime"] is None:

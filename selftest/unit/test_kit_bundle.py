@@ -36,6 +36,15 @@ def test_the_sdk_build_is_read_from_its_libraries(tmp_path):
                                     "demo_Linux_aarch64/lib/librkllmrt.so", "demo_Linux_aarch64/lib/librknnrt.so"}
 
 
+def test_the_library_wins_over_a_runtime_yaml_that_contradicts_it(tmp_path):
+    demo = deploykit.write_sdk(tmp_path / "sdk", runtime="1.2.1")
+    (demo / "runtime.yaml").write_text("rkllm_runtime: 1.2.1\n")
+    assert bundle.load_runtime(demo).sources["rkllm_runtime"] == "lib/librkllmrt.so"
+    (demo / "runtime.yaml").write_text("rkllm_runtime: 1.3.0\n")
+    with pytest.raises(KitError, match="runtime.yaml says rkllm_runtime 1.3.0 but .*librkllmrt.so is 1.2.1"):
+        bundle.load_runtime(demo)
+
+
 def test_runtime_yaml_overrides_what_the_files_cannot_say(tmp_path):
     demo = deploykit.write_sdk(tmp_path / "sdk", runtime="1.2.1")
     (demo / "runtime.yaml").write_text("demo_version: 1.2.1\ndemo_embed_size: 2048\n")
@@ -46,8 +55,9 @@ def test_runtime_yaml_overrides_what_the_files_cannot_say(tmp_path):
     old = tmp_path / "models" / "runtime"
     shutil.copytree(demo, old / "demo_Linux_aarch64")
     (old / "demo_Linux_aarch64" / "runtime.yaml").unlink()
-    (old / "runtime.yaml").write_text("rkllm_runtime: 1.2.0\n")
-    assert bundle.load_runtime(old / "demo_Linux_aarch64").rkllm_runtime == "1.2.0"
+    (old / "demo_Linux_aarch64" / "lib" / "librknnrt.so").unlink()  # no version to read: runtime.yaml says it
+    (old / "runtime.yaml").write_text("rknn_runtime: 2.3.0\n")
+    assert bundle.load_runtime(old / "demo_Linux_aarch64").rknn_runtime == "2.3.0"
 
 
 @pytest.mark.parametrize("breakage, words", [

@@ -3,13 +3,16 @@ the runtime's init lines, and agreement with what the demo stand-ins do with the
 
 from __future__ import annotations
 
+import shutil
+
 import attr
 import pytest
 
 from hil.kit import bundle
 from hil.rockchip import checks, rkllm_log
 from hil.rockchip.checks import BoardInfo, ConfigProblem, DemoBuild, ModelInfo, RunConfig
-from hil.suite.inference import ModelProbe
+from hil.suite.inference import ModelProbe, demo_build
+from hil.twin.runtimelibs import runtime_library
 from hil.twin import models
 from selftest.unit import test_standins as standin
 from selftest.unit.test_rockchip_rkllm_log import needs_busybox
@@ -173,3 +176,24 @@ def test_checks_agree_with_the_standins(kit, board, case):
         assert log["errors"][0].endswith("max core mask = 3")
     else:
         assert r.rc == 139
+
+
+@needs_busybox
+def test_a_bundle_whose_library_is_not_what_the_board_loads_is_named(kit, board, tmp_path):
+    """The bundle says 1.2.1 (runtime.yaml, its lib/ lacks librkllmrt.so) but the demo finds the
+    image's /usr/lib/librkllmrt.so 1.3.0: the runtime's own version line names the mismatch."""
+    demo_dir = tmp_path / "demo_Linux_aarch64"
+    shutil.copytree(kit.bundles["1.2.1"], demo_dir)
+    (demo_dir / "lib" / "librkllmrt.so").unlink()
+    (demo_dir / "runtime.yaml").write_text("rkllm_runtime: 1.2.1\n")
+    (board.root / "usr/lib").mkdir(parents=True)
+    (board.root / "usr/lib/librkllmrt.so").write_bytes(runtime_library("librkllmrt.so", "1.3.0"))
+    runtime = bundle.load_runtime(demo_dir)
+    assert (runtime.rkllm_runtime, runtime.sources["rkllm_runtime"]) == ("1.2.1", "runtime.yaml (rkllm_runtime)")
+    r = standin.run(kit, board, "1.2.1", "demo", standin.demo_args(kit, "1.2.1"), stdin="exit\n",
+                    lib=demo_dir / "lib")
+    probe = ModelProbe(run=_Transcript(r.out))
+    problems = checks.check_run(probe.board(RK3576), GOOD_MODEL, GOOD_RUN, demo_build(runtime))
+    assert names(problems) == ["runtime_version"]
+    assert "ships librkllmrt 1.2.1 (runtime.yaml (rkllm_runtime))" in problems[0].message
+    assert "runtime says 1.3.0" in problems[0].message
