@@ -14,5 +14,6 @@ pytest_plugins = [
     "fixtures.deploy",
     "fixtures.npu",
     "fixtures.inference",
+    "fixtures.vision",
     "fixtures.results",
 ]

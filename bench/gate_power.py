@@ -42,13 +42,13 @@ FIGURE = "text_decode_tokens_per_s"
 FAULT_TIMEOUT = 30.0
 
 
-def wait_fault(ssh, present: bool) -> None:
-    """Wait until the guest agent has applied (or cleared) the decode-slow fault."""
+def wait_fault(ssh, present: bool, fault: str = "decode-slow") -> None:
+    """Wait until the guest agent has applied (or cleared) ``fault``."""
     test = "-e" if present else "! -e"
     deadline = time.monotonic() + FAULT_TIMEOUT
-    while ssh.run(f"[ {test} /run/twin/fault/decode-slow ]", timeout=10)[2] != 0:
+    while ssh.run(f"[ {test} /run/twin/fault/{fault} ]", timeout=10)[2] != 0:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the board did not {'apply' if present else 'clear'} decode-slow in {FAULT_TIMEOUT} s")
+            raise TimeoutError(f"the board did not {'apply' if present else 'clear'} {fault} in {FAULT_TIMEOUT} s")
         time.sleep(0.2)
 
 

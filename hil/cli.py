@@ -112,6 +112,9 @@ PARSERS = {
                                                       "capture) as one JSON object: versions, memory, tensors, "
                                                       "per-loop and average times, Top5, errors, and whether the run "
                                                       "completed"),
+    "zoo-demo": ("hil.rockchip.zoo_demo", "an rknn_model_zoo C demo's output (rknn_yolov5_demo, rknn_mobilenet_demo, "
+                                          "...; a serial or SSH capture) as one JSON object: versions, tensors, "
+                                          "detections or classes, errors, and whether the run completed"),
 }
 
 

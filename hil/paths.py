@@ -37,3 +37,10 @@ def twin_models_dir() -> Path:
 def twin_demo_dir() -> Path:
     """The twin's SDK demo build, laid out as the SDK installs it, written by the build."""
     return twin_dir() / "sdk" / "deploy" / "install" / "demo_Linux_aarch64"
+
+
+def twin_vision_dirs() -> tuple[Path, Path, Path]:
+    """The twin's vision models, its rknn_benchmark build and its model zoo demos, written by the build."""
+    sdk = twin_dir() / "sdk"
+    return (twin_dir() / "vision-models", sdk / "rknpu2" / "install" / "rknn_benchmark_Linux",
+            sdk / "rknn_model_zoo" / "install" / "rk3576_linux_aarch64")

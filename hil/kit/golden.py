@@ -20,6 +20,7 @@ shapes, and a real model may rightly say "a circle" where they want "red".
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -40,6 +41,10 @@ HEADER = ("# Greedy answers of {model}, recorded from a reference run per runtim
           "# so model + runtime + prompt fix the answer). A different answer on a board under test is a finding.\n"
           "# Written by `hil golden accept RUN`; `keywords:` (optional, by hand) replaces the default keywords\n"
           "# of a prompt id, or of a picture (a list: its English question's; or prompt id -> list).\n")
+VISION_HEADER = ("# Answers of {model} about the test pictures (images/pictures), recorded from a reference run\n"
+                 "# per librknnrt version: an RKNN model's output is fixed by model, runtime and picture. A changed\n"
+                 "# class, a top-1 score more than the tolerance away or a lost box on a board under test is a finding.\n"
+                 "# Written by `hil golden accept RUN`.\n")
 
 
 class GoldenError(ValueError):
@@ -74,8 +79,9 @@ def _check(path: Path, data) -> dict:
         raise GoldenError(f"{path}: runtimes must map a runtime version to its answers")
     for runtime, entry in runtimes.items():
         if entry is not None and not isinstance(entry, dict):
-            raise GoldenError(f"{path}: runtimes.{runtime} must be a mapping (text, image, recorded_from)")
-        for kind in ("text", "image"):
+            raise GoldenError(f"{path}: runtimes.{runtime} must be a mapping (text, image, classes, detections, "
+                              f"recorded_from)")
+        for kind in ("text", "image", "classes", "detections"):
             found = (entry or {}).get(kind)
             if found is not None and not isinstance(found, dict):
                 raise GoldenError(f"{path}: runtimes.{runtime}.{kind} must be a mapping, not {type(found).__name__}")
@@ -146,7 +152,8 @@ class GoldenFile:
 
     def write(self) -> None:
         """Rewrite the file (atomically), its leading comment kept, or a standard one for a new file."""
-        header = self.header or HEADER.format(model=self.model)
+        vision = any(e.get("classes") or e.get("detections") for e in self.runtimes().values())
+        header = self.header or (VISION_HEADER if vision else HEADER).format(model=self.model)
         text = header + yaml.safe_dump(self.data, allow_unicode=True, sort_keys=False, width=110)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -192,7 +199,7 @@ class GoldenAnswers:
 
     @property
     def recorded(self) -> bool:
-        return bool(self.answers.get("text") or self.answers.get("image"))
+        return any(self.answers.get(kind) for kind in ("text", "image", "classes", "detections"))
 
     @property
     def recorded_from(self) -> dict:
@@ -207,6 +214,14 @@ class GoldenAnswers:
 
     def image(self, picture: str, prompt_id: str) -> str | None:
         return (self.picture(picture) or {}).get(prompt_id)
+
+    def classes(self, picture: str) -> dict | None:
+        """A classifier's recorded answer about ``picture``: ``{"top5": [class, ...], "top1_score": s}``."""
+        return (self.answers.get("classes") or {}).get(picture)
+
+    def detections(self, picture: str) -> list | None:
+        """A detector's recorded boxes on ``picture``: ``[{"label", "box": [l, t, r, b], "score"}]``."""
+        return (self.answers.get("detections") or {}).get(picture)
 
     @staticmethod
     def differs(answer: str, golden: str | None) -> bool:
@@ -335,6 +350,50 @@ def answers_of(tests) -> dict[str, BoardAnswers]:
             else:
                 board.text[prompt_id] = str(answer)
     return out
+
+
+VISION_MODEL = "vision.model"  # properties of a vision answer test: the model and librknnrt it ran
+VISION_RUNTIME = "vision.runtime"
+CLASSES = "classes"  # ``classes.<picture>``: {"top5": [...], "top1_score": s} as JSON
+DETECTIONS = "detections"  # ``detections.<picture>``: [{"label", "box", "score"}] as JSON
+VISION_ANSWER_TESTS = ("test_vision_answers",)
+
+
+@attr.s
+class VisionAnswers:
+    """What one vision answer test recorded: the answers of one model on one board and runtime."""
+
+    board = attr.ib()
+    model = attr.ib()
+    runtime = attr.ib()
+    classes = attr.ib(factory=dict)  # picture -> {"top5", "top1_score"}
+    detections = attr.ib(factory=dict)  # picture -> [{"label", "box", "score"}]
+
+    @property
+    def count(self) -> int:
+        return len(self.classes) + len(self.detections)
+
+
+def vision_answers_of(tests) -> tuple[list[VisionAnswers], list[str]]:
+    """The vision answers a run's records hold (passed tests only), and its vision answer tests
+    that failed (``test outcome: message``)."""
+    found, failed = [], []
+    for t in tests:
+        props = t.properties if isinstance(t.properties, dict) else {}
+        if _function(t.test_id) not in VISION_ANSWER_TESTS:
+            continue
+        if t.outcome in FAILED_OUTCOMES:
+            failed.append(f"{t.test_id} {t.outcome}: {_first_line(t.message) or 'no message'}")
+            continue
+        if t.outcome != "passed" or not props.get(VISION_MODEL):
+            continue
+        answers = VisionAnswers(t.board or "", str(props[VISION_MODEL]), str(props.get(VISION_RUNTIME) or "?"))
+        for key, value in props.items():
+            kind, _, picture = str(key).partition(".")
+            if kind in (CLASSES, DETECTIONS) and picture:
+                getattr(answers, kind)[picture] = json.loads(value) if isinstance(value, str) else value
+        found.append(answers)
+    return found, failed
 
 
 def _first_line(text) -> str:

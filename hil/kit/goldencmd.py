@@ -116,22 +116,26 @@ def cmd_accept(args) -> int:
     info = folder.info(strict=True)
     run_id = info.get("run_id") or folder.path.name
     provenance = folder.provenance()
-    by_board = golden.answers_of(folder.tests())
+    tests = folder.tests()
+    by_board = golden.answers_of(tests)
+    vision_found, vision_failed = golden.vision_answers_of(tests)
     if args.board is not None:
-        if args.board not in by_board:
+        boards = set(by_board) | {v.board for v in vision_found}
+        if args.board not in boards:
             raise GoldenError(f"run {run_id} has no answers of board {args.board!r} (boards with answers: "
-                              f"{', '.join(sorted(b or '-' for b in by_board)) or 'none'})")
-        by_board = {args.board: by_board[args.board]}
-    failed = [f"board {b.board or '-'}: {f}" for b in by_board.values() for f in b.failed]
+                              f"{', '.join(sorted(b or '-' for b in boards)) or 'none'})")
+        by_board = {args.board: by_board[args.board]} if args.board in by_board else {}
+        vision_found = [v for v in vision_found if v.board == args.board]
+    failed = [f"board {b.board or '-'}: {f}" for b in by_board.values() for f in b.failed] + vision_failed
     if failed:
         raise GoldenError(
             f"run {run_id} is refused: its answer tests failed ({'; '.join(failed)}); a wrong answer must not "
             f"become the reference. Fix the model or the board and run again; if the answers are right and only "
             f"the default keywords do not fit this model, give its own in the keywords: section of its golden "
             f"file ({args.golden_dir}/MODEL.yaml), run again and accept that run")
-    if not any(b.count for b in by_board.values()):
-        raise GoldenError(f"run {run_id} recorded no answers ({folder.path}): accept a run whose text or picture "
-                          f"answer tests ran and passed")
+    if not any(b.count for b in by_board.values()) and not any(v.count for v in vision_found):
+        raise GoldenError(f"run {run_id} recorded no answers ({folder.path}): accept a run whose text, picture "
+                          f"or vision answer tests ran and passed")
     groups: dict[tuple[str, str], dict] = {}
     conflicts: list[str] = []
     for board in sorted(by_board.values(), key=lambda b: b.board):
@@ -167,9 +171,42 @@ def cmd_accept(args) -> int:
         if missing:
             print(f"warning: run {run_id} gave no answer for {', '.join(missing)}: their golden checks still skip",
                   file=sys.stderr)
+    _accept_vision(vision_found, run_id, info, args.golden_dir)
     if not info.get("finished"):
         print(f"warning: run {run_id} did not finish; only the answers it recorded were taken", file=sys.stderr)
     return 0
+
+
+def _accept_vision(found: list[golden.VisionAnswers], run_id: str, info: dict, golden_dir) -> None:
+    """File each vision model's answers under its librknnrt version, as the LLMs' are filed."""
+    groups: dict[tuple[str, str], dict] = {}
+    conflicts = []
+    for answers in sorted(found, key=lambda a: a.board):
+        if not answers.count:
+            continue
+        group = groups.setdefault((answers.model, answers.runtime), {"classes": {}, "detections": {}, "boards": []})
+        for kind in ("classes", "detections"):
+            for picture, value in getattr(answers, kind).items():
+                if picture in group[kind] and group[kind][picture] != value:
+                    conflicts.append(f"{answers.model} {picture}")
+                group[kind].setdefault(picture, value)
+        group["boards"].append(answers.board)
+    if conflicts:
+        raise GoldenError(f"run {run_id}: its boards gave different vision answers ({', '.join(conflicts[:5])}); "
+                          f"a board is suspect: accept one board's answers with --board B")
+    for (model, runtime), group in groups.items():
+        recorded_from = {"run": run_id, "board": ", ".join(b or "-" for b in group["boards"]),
+                         "date": info.get("started"), "accepted": now_iso()}
+        entry = {kind: group[kind] for kind in ("classes", "detections") if group[kind]}
+        file = GoldenFile.read(golden.path_of(model, golden_dir))
+        former = file.put(runtime, {**entry, "recorded_from": recorded_from})
+        file.write()
+        counts = ", ".join(f"{kind} of {len(v)} pictures" for kind, v in entry.items())
+        print(f"golden answers of {model} on librknnrt {runtime}: {counts}, from run {run_id} on board "
+              f"{recorded_from['board']} -> {file.path}")
+        if former:
+            was = (former.get("recorded_from") or {}).get("run") or "an earlier reference"
+            print(f"  replaced the answers of {was}")
 
 
 def _date(iso) -> str:
@@ -197,6 +234,9 @@ def cmd_show(args) -> int:
         runtimes = file.runtimes() or {"-": {}}
         for runtime, entry in runtimes.items():
             image = entry.get("image") or {}
+            # a vision model's answers: one per picture (a Top-5, or the boxes on it)
+            image = image or {p: {"answer": a} for kind in ("classes", "detections")
+                              for p, a in (entry.get(kind) or {}).items()}
             source = entry.get("recorded_from") or {}
             origin = (f"run {source.get('run', '?')}, board {source.get('board') or '-'}, {_date(source.get('date'))}"
                       if source else "-")

@@ -13,6 +13,7 @@ from hil.lab.paramikossh import ParamikoSSHDriver, SSHError, SSHProcess
 from hil.lab.pdu import PDUError, bound_power_backends
 from hil.lab.rkdeveloptool import RKDeveloptoolDriver
 from hil.lab.rkllmdemo import RKLLMDemoDriver
+from hil.lab.rknnbench import RKNNBenchmarkDriver, RKNNToolError
 from hil.lab.strategy import RK3576Strategy
 from hil.lab.twinflash import TwinFlashDriver, TwinUSBLoader
 from hil.lab.upgradetool import UpgradeToolDriver
@@ -31,6 +32,8 @@ __all__ = [
     "RKDeveloptoolDriver",
     "RK3576Strategy",
     "RKLLMDemoDriver",
+    "RKNNBenchmarkDriver",
+    "RKNNToolError",
     "SSHError",
     "SSHProcess",
     "TwinFlashDriver",

@@ -20,7 +20,7 @@ import attr
 PASS, MARGINAL, FAIL, UNCHECKED = "pass", "marginal", "fail", "unchecked"
 NOT_MEASURED = "not measured"  # declared by its test, which ended before measuring it
 # which direction is better, by unit, when the limit does not say (a lower bound says "higher")
-_HIGHER_UNITS = {"tok/s", "MiB/s", "%"}
+_HIGHER_UNITS = {"tok/s", "MiB/s", "%", "FPS"}
 _LOWER_UNITS = {"ms", "s", "MiB", "°C", "attempts"}
 
 

@@ -64,13 +64,17 @@ Sources, and what each one says
 
 What the parser adds **[inferred]**
 -----------------------------------
+What it reads as the model zoo demos' parser (``hil.rockchip.zoo_demo``) does lives in
+``hil.rockchip.rknn_capture``: librknnrt's lines, the version, ``model input num`` and tensor
+lines, the shell's failure words, and the reading of a capture run by run.
+
 - librknnrt's own ``I/W/E RKNN:`` lines may come between the tool's lines (stderr and stdout
   merged, or ``RKNN_LOG_LEVEL`` set). They are recognised wherever their marker starts on a
   line; ``E RKNN`` lines become ``errors``.
 - ``runtime_version`` and ``driver_version`` come from the tool's line. When it printed none
   (for example after an init failure), they come from librknnrt's ``RKNN Runtime Information``
   / ``RKNN Driver Information`` lines. Only the version number is kept
-  (``2.1.0 (967d001cc8@...)`` -> ``2.1.0``). ``sdk version: X driver version: Y``, the form the
+  (``rknn_capture.VERSION_NUMBER``). ``sdk version: X driver version: Y``, the form the
   other rknpu2 demos print, is accepted too.
 - The sizes are printed with ``%d`` in this copy (``%u`` in some of its siblings). A negative
   value is a uint32 that went past 2 GiB, so 2**32 is added.
@@ -96,13 +100,11 @@ best class is ``top5[0][0]["class"]``.
 
 from __future__ import annotations
 
-import json
 import re
-import sys
-from collections.abc import Iterable, Iterator
 
-from hil.rockchip.rkllm_log import iter_lines, split_marker
-from hil.rockchip.text import capture_name, clean_lines
+from hil.rockchip.rknn_capture import (IO_NUM, TENSOR, VERSION, RunReader, command, print_first_run,
+                                       shell_failures, tensor)
+from hil.rockchip.text import clean_lines
 
 KEYS = (
     "runtime_version", "driver_version", "weight_size", "internal_size", "dma_size",
@@ -161,15 +163,10 @@ def argv(model: str, input: str | None = None, loops: int = DEFAULT_LOOPS,
     return args
 
 
-# --- the tool's lines (rknn_benchmark.cpp main()) -------------------------------------------------
-_VERSION = re.compile(
-    r"(?:rknn_api/rknnrt|sdk) version: (\d[\w.+-]*)(?: \([^)]*\))?,? driver version: (\d[\w.+-]*)")
+# --- the tool's lines (rknn_benchmark.cpp main()); VERSION, IO_NUM and TENSOR are rknn_capture's ---
 _MEM = re.compile(r"total weight size: (-?\d+), total internal size: (-?\d+)")
 _DMA = re.compile(r"total dma used size: (\d+)")
-_IO_NUM = re.compile(r"model input num: (\d+), output num: (\d+)")
 _SECTION = re.compile(r"^\W*(input|output) tensors:$")
-_TENSOR = re.compile(
-    r"index=(\d+), name=(.*?), n_dims=(\d+), dims=\[([^\]]*)\].*?\bfmt=(\w+), type=(\w+)")
 _WARMUP = re.compile(r"^\W*Warmup \.\.\.$")
 _PERF = re.compile(r"^\W*Begin perf \.\.\.$")
 _LOOP = re.compile(r"(?:^|\s)(\d+): Elapse Time = (-?[\w.]+)ms, FPS = (-?[\w.]+)$")
@@ -187,20 +184,10 @@ _FAILURES = re.compile(
     r"|rknn_input_set fail! ret=-?\d+"
     r"|rknn run error -?\d+"
     r"|rknn_outputs_get fail! ret=-?\d+"
-    r"|Usage:\S* model_path \[input_path\] \[loop_count\] \[core_mask\]"
-    # the shell's word for how the process died
-    r"|Segmentation fault.*|段错误.*|\bKilled\b.*|\bAborted\b.*|Bus error.*|Illegal instruction.*"
-    r"|error while loading shared libraries: .*"
-    r"|rknn_benchmark: (?:No such file or directory|Permission denied|not found)"
+    r"|Usage:\S* model_path \[input_path\] \[loop_count\] \[core_mask\]|"
+    + shell_failures(TOOL)
 )
-# librknnrt's own version lines (printed with RKNN_LOG_LEVEL, by the Lite2 API, and before init
-# failures); ":" in old runtimes, "," in new ones.
-_RT_INFO = re.compile(r"RKNN Runtime Information[,:] librknnrt version: (\d[\w.+-]*)")
-_DRV_INFO = re.compile(r"RKNN Driver Information[,:] version: (\d[\w.+-]*)")
-# an echoed command line that starts the tool (a shell prompt may precede it)
-_COMMAND = re.compile(r"(?:^|\s)\S*rknn_benchmark\s+\S")
-
-_STAGES = ("version", "memory", "tensors", "warmup", "perf", "average", "top")
+_COMMAND = command(TOOL)
 
 
 def _float(text: str) -> float | None:
@@ -215,48 +202,22 @@ def _size(text: str) -> int:
     return value + 2 ** 32 if value < 0 else value  # a uint32 printed with %d
 
 
-class _Run:
+class _Run(RunReader):
     """One run of the tool being read, line by line."""
 
+    KEYS = KEYS
+    STAGES = ("version", "memory", "tensors", "warmup", "perf", "average", "top")
+    FAILURES = _FAILURES
+
     def __init__(self) -> None:
-        self.out: dict = dict.fromkeys(KEYS)
-        self.out.update(inputs=[], outputs=[], loops_ms=[], top5=[], warmup_ms=[], errors=[])
+        super().__init__()
+        self.out.update(inputs=[], outputs=[], loops_ms=[], top5=[], warmup_ms=[])
         self.n_outputs: int | None = None
         self.section: str | None = None  # input/output, for tensor lines
         self.timing: str | None = None  # warmup/perf, for loop lines
         self.pending: list[float] = []  # loop lines seen before any header
         self.top_left = 0  # lines still due in the current Top block
         self.top_declared: list[int] = []  # N of each '---- TopN ----' header
-        self.fatal: str | None = None
-        self.stage = -1
-        self.log_runtime: str | None = None
-        self.log_driver: str | None = None
-        self.recognized = False
-
-    def _at(self, stage: str) -> None:
-        self.stage = max(self.stage, _STAGES.index(stage))
-        self.recognized = True
-
-    def feed(self, line: str) -> None:
-        before, level, source, body = split_marker(line)
-        if source == "RKNN":
-            self.recognized = True
-            if level == "E":
-                self.out["errors"].append(line[len(before):])
-            self._runtime_info(body)
-            if before.strip():
-                self._tool_line(before)
-            return
-        self._runtime_info(line)
-        self._tool_line(line)
-
-    def _runtime_info(self, text: str) -> None:
-        if self.log_runtime is None and (m := _RT_INFO.search(text)):
-            self.log_runtime = m[1]
-            self.recognized = True
-        if self.log_driver is None and (m := _DRV_INFO.search(text)):
-            self.log_driver = m[1]
-            self.recognized = True
 
     def _tool_line(self, line: str) -> None:
         out = self.out
@@ -267,13 +228,10 @@ class _Run:
                 return
             if line.strip():
                 self.top_left = 0  # a block cut off by something else
-        if m := _FAILURES.search(line):
-            out["errors"].append(line[m.start():].strip())
-            self.fatal = self.fatal or m[0]
-            self.recognized = True
-        elif m := _VERSION.search(line):
-            if out["runtime_version"] is None:
-                out["runtime_version"], out["driver_version"] = m[1], m[2]
+        if self._failure(line):
+            return
+        if m := VERSION.search(line):
+            self._versions(m)
             self._at("version")
         elif m := _MEM.search(line):
             out["weight_size"], out["internal_size"] = _size(m[1]), _size(m[2])
@@ -281,17 +239,14 @@ class _Run:
         elif m := _DMA.search(line):
             out["dma_size"] = int(m[1])
             self._at("memory")
-        elif m := _IO_NUM.search(line):
+        elif m := IO_NUM.search(line):
             self.n_outputs = int(m[2])
             self._at("tensors")
         elif m := _SECTION.match(line):
             self.section = m[1]
             self._at("tensors")
-        elif (m := _TENSOR.search(line)) and self.section:
-            dims = [int(d) for d in m[4].split(",") if d.strip()]
-            n_dims = int(m[3])
-            out[f"{self.section}s"].append(
-                {"name": m[2], "dims": dims[:n_dims] if len(dims) > n_dims else dims, "type": m[6]})
+        elif (m := TENSOR.search(line)) and self.section:
+            out[f"{self.section}s"].append(tensor(m))
             self._at("tensors")
         elif _WARMUP.match(line):
             self.timing = "warmup"
@@ -321,26 +276,41 @@ class _Run:
             self.top_declared.append(self.top_left)
             self._at("top")
 
-    def finish(self) -> dict:
-        out = self.out
-        if self.pending:  # loop lines with no header after them: timed runs, as far as one can tell
-            out["loops_ms"].extend(self.pending)
-            self.stage = max(self.stage, _STAGES.index("perf"))
-            self.pending = []
-        if out["runtime_version"] is None:
-            out["runtime_version"] = self.log_runtime
-        if out["driver_version"] is None:
-            out["driver_version"] = self.log_driver
-        expected = self.n_outputs if self.n_outputs is not None else max(len(out["top5"]), 1)
-        blocks_done = len(out["top5"]) >= expected and all(
-            len(block) == declared for block, declared in zip(out["top5"], self.top_declared))
-        out["complete"] = self.fatal is None and out["avg_ms"] is not None and blocks_done
-        out["cut_short"] = None if out["complete"] or self.fatal else self._where_it_ends(expected)
-        return out
+    def starts_next(self, line: str) -> bool:
+        """Whether ``line`` can only be the start of another run: an echoed ``rknn_benchmark``
+        command after output, or a line the tool prints once (its version line, ``Warmup ...``,
+        the average) when this run already went past it."""
+        if _FAILURES.search(line):
+            return False
+        if _COMMAND.search(line):
+            return self.recognized
+        if VERSION.search(line):
+            return self.stage >= 0
+        if _WARMUP.match(line):  # also after headless loop lines, which then belong to the run before
+            return self.stage >= self.STAGES.index("warmup") or bool(self.pending)
+        if _AVG.search(line):
+            return self.out["avg_ms"] is not None
+        return False
 
-    def _where_it_ends(self, expected: int) -> str:
+    def finish(self) -> dict:
+        if self.pending:  # loop lines with no header after them: timed runs, as far as one can tell
+            self.out["loops_ms"].extend(self.pending)
+            self._at("perf")
+            self.pending = []
+        return super().finish()
+
+    def _expected(self) -> int:
+        """How many Top blocks a complete run prints: one per output."""
+        return self.n_outputs if self.n_outputs is not None else max(len(self.out["top5"]), 1)
+
+    def _ended(self) -> bool:
+        top5 = self.out["top5"]
+        return self.out["avg_ms"] is not None and len(top5) >= self._expected() and all(
+            len(block) == declared for block, declared in zip(top5, self.top_declared))
+
+    def _where_it_ends(self) -> str:
         out = self.out
-        stage = _STAGES[self.stage] if self.stage >= 0 else None
+        stage = self.reached()
         if stage is None:
             if out["loops_ms"]:
                 return (f"ends after {len(out['loops_ms'])} timed loops, before the average "
@@ -363,48 +333,12 @@ class _Run:
         if short is not None:
             return (f"ends inside the Top{self.top_declared[short]} of output {short} "
                     f"({len(blocks[short])} of {self.top_declared[short]} lines)")
-        return f"ends after the Top5 of {len(blocks)} of {expected} outputs"
-
-
-def _starts_run(run: _Run, line: str) -> bool:
-    """Whether ``line`` can only be the start of another run: an echoed ``rknn_benchmark``
-    command after output, or a line the tool prints once (its version line, ``Warmup ...``, the
-    average) when this run already went past it."""
-    if _FAILURES.search(line):
-        return False
-    if _COMMAND.search(line):
-        return run.recognized
-    if _VERSION.search(line):
-        return run.stage >= 0
-    if _WARMUP.match(line):  # also after headless loop lines, which then belong to the run before
-        return run.stage >= _STAGES.index("warmup") or bool(run.pending)
-    if _AVG.search(line):
-        return run.out["avg_ms"] is not None
-    return False
-
-
-def _split(lines: Iterable[str]) -> Iterator[_Run]:
-    """The runs in a capture, split where ``_starts_run`` says."""
-    run = _Run()
-    for line in lines:
-        if _starts_run(run, line):
-            yield run
-            run = _Run()
-        run.feed(line)
-    yield run
-
-
-def _runs(lines: Iterable[str]) -> tuple[list[dict], bool]:
-    """``(runs, whether anything looked like rknn_benchmark or librknnrt output)``."""
-    found = list(_split(lines))
-    recognized = any(r.recognized for r in found)
-    kept = [r for r in found if r.recognized] or found[:1]
-    return [r.finish() for r in kept], recognized
+        return f"ends after the Top5 of {len(blocks)} of {self._expected()} outputs"
 
 
 def runs(text: str) -> list[dict]:
     """Every run of the tool in ``text``, in order, each a dict of ``KEYS`` (at least one)."""
-    return _runs(clean_lines(text))[0]
+    return _Run.read(clean_lines(text))[0]
 
 
 def parse(text: str) -> dict:
@@ -427,23 +361,10 @@ def main(path: str) -> int:
     """``hil parse rknn-benchmark FILE``: the first run in FILE (``-`` = stdin) as one JSON object
     with the keys ``KEYS``. Warns on stderr when nothing in the file is rknn_benchmark (or
     librknnrt) output, and when it holds more than one run."""
-    name = capture_name(path)
-    try:
-        if path == "-":
-            found, recognized = _runs(iter_lines(sys.stdin.buffer))
-        else:
-            with open(path, "rb") as f:
-                found, recognized = _runs(iter_lines(f))
-    except OSError as e:
-        print(f"error: cannot read {path}: {e.strerror or e}", file=sys.stderr)
-        return 2
-    if not recognized:
-        print(f"warning: {name} does not look like rknn_benchmark output: none of its lines is the "
-              f"tool's ('rknn_api/rknnrt version: ...', tensor attributes, 'Warmup ...', "
-              f"'N: Elapse Time = ...', 'Avg Time ...', '---- Top5 ----' or a failure line) or "
-              f"librknnrt's ('I/W/E RKNN: ...'); every value in the JSON is empty", file=sys.stderr)
-    elif len(found) > 1:
-        print(f"warning: {name} holds {len(found)} runs of rknn_benchmark; the JSON is the first "
-              f"(hil.rockchip.rknn_benchmark.runs reads them all)", file=sys.stderr)
-    print(json.dumps({key: found[0][key] for key in KEYS}, indent=2))
-    return 0
+    return print_first_run(
+        path, _Run,
+        "does not look like rknn_benchmark output: none of its lines is the tool's ('rknn_api/rknnrt "
+        "version: ...', tensor attributes, 'Warmup ...', 'N: Elapse Time = ...', 'Avg Time ...', "
+        "'---- Top5 ----' or a failure line) or librknnrt's ('I/W/E RKNN: ...'); every value in the "
+        "JSON is empty",
+        "runs of rknn_benchmark; the JSON is the first (hil.rockchip.rknn_benchmark.runs reads them all)")

@@ -20,6 +20,12 @@ _PRE = re.compile(r"^(a|b|rc)(\d*)$")
 # maintainer's answer to matmul failures is "upgrade to 0.9.8", rknn-llm #413);
 # rknpu_driver_0.9.6_20240322 with 1.0.x.
 _SHIPPED_DRIVER = ((1, 1, 0), "0.9.8"), ((0, 0, 0), "0.9.6")
+# The RKNPU driver each librknnrt release came with, from Rockchip's RKNN SDK release notes
+# (the BSP's docs/cn/Common/NPU/README.md, "版本号查询": librknnrt 1.5.2 with rknpu 0.9.2, 1.6.0
+# with 0.9.3, 2.0.0b0 -- the first with RK3576 -- with 0.9.6). A runtime is held to the driver
+# of its release line; users report 2.3.2 failing on 0.9.2 (LuckfoxTECH/luckfox-pico#328).
+_RKNN_DRIVER = ((2, 0, 0), "0.9.6"), ((1, 6, 0), "0.9.3"), ((1, 5, 2), "0.9.2")
+RKNN_DRIVER_SOURCE = "Rockchip's RKNN SDK release notes pair librknnrt 2.0.0 with rknpu 0.9.6"
 # Kernel series with Rockchip's BSP and its vendor RKNPU driver (RK3576 itself: 6.1).
 BSP_KERNEL_SERIES = ((5, 10), (6, 1))
 # From 6.18 mainline drives the NPU with the `rocket` DRM accel driver (merged late 2025),
@@ -68,6 +74,13 @@ def required_driver(rkllm_runtime: str) -> str:
     qualification asks for the shipped driver."""
     release = parse_version(rkllm_runtime)
     return next(driver for since, driver in _SHIPPED_DRIVER if release >= since)
+
+
+def required_rknn_driver(rknn_runtime: str) -> str | None:
+    """The oldest RKNPU driver librknnrt ``rknn_runtime`` is released for, or None for a runtime
+    older than the notes cover. A pre-release (``2.0.0b0``) counts as its release."""
+    release = parse_version(rknn_runtime)
+    return next((driver for since, driver in _RKNN_DRIVER if release >= since), None)
 
 
 def kernel_series(kernel_release: str) -> tuple[int, int]:

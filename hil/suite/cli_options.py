@@ -39,6 +39,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--model", metavar="NAME",
                     help=f"the model of --models-dir to qualify, by its .rkllm's stem (default: the only one, else "
                          f"{DEFAULT_MODEL})")
+    group.addoption("--vision-models", metavar="DIR",
+                    help="a folder of RKNN vision models (.rknn as rknn-toolkit2 wrote them, with an optional "
+                         "vision-models.yaml) for tests/test_vision.py; default: the env's target option "
+                         "vision_models, or the twin's vision set")
+    group.addoption("--rknn-benchmark", metavar="DIR",
+                    help="rknn_benchmark as rknpu2's build installs it (install/rknn_benchmark_Linux: "
+                         "rknn_benchmark, lib/librknnrt.so); default: the env's target option rknn_benchmark, "
+                         "or the twin's")
+    group.addoption("--zoo-demos", metavar="DIR",
+                    help="the model zoo's C demos as its build-linux.sh installs them "
+                         "(install/rk3576_linux_aarch64 with rknn_yolov5_demo/ ...), for the detectors' boxes; "
+                         "default: the env's target option zoo_demos, or the twin's")
     group.addoption("--golden-dir", metavar="DIR",
                     help="golden answers, DIR/<model>.yaml per runtime, recorded from a checked run with "
                          "'hil golden accept RUN'; default: the environment's target option golden_dir, "

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import attr
 
-from hil.kit import bundle, images, pictures
+from hil.kit import bundle, images, pictures, vision
 from hil.kit.golden import GOLDEN_DIR, GoldenAnswers, GoldenError
 from hil.measure import history as historymod
-from hil.measure.limits import Limits, LimitsError
-from hil.paths import twin_demo_dir, twin_models_dir
+from hil.measure.limits import Limit, Limits, LimitsError
+from hil.paths import twin_demo_dir, twin_models_dir, twin_vision_dirs
 from hil.rockchip import rkfw
 from hil.rockchip.versions import RK3576
 from hil.suite.env import LabEnv
@@ -51,6 +51,7 @@ class SuiteConfig:
     place = attr.ib(default=None)  # the labgrid place this process drives, when known
     test_timeout = attr.ib(default=DEFAULT_TEST_TIMEOUT)  # s: each test's deadline, fixtures included
     golden_dir = attr.ib(default=GOLDEN_DIR)  # the models' golden answers (--golden-dir, target option golden_dir)
+    vision = attr.ib(default=None)  # hil.kit.vision.VisionKit, or None when no vision set is configured
 
     def golden(self) -> GoldenAnswers:
         """The recorded answers of the model under test on the bundle's runtime."""
@@ -82,6 +83,15 @@ class SuiteConfig:
     def model_limits(self) -> dict:
         return self.limits.select(board=self.board, model=self.model.name, runtime=self.runtime.rkllm_runtime)
 
+    def vision_limits(self, model: vision.VisionModel) -> dict:
+        """A vision model's limits: those drawn from its published figure, then the limits
+        files' entries that match it (by its name and the librknnrt version)."""
+        return {**vision_defaults(model),
+                **self.limits.select(board=self.board, model=model.name, runtime=self.vision.rknn_runtime)}
+
+    def vision_golden(self, model: vision.VisionModel) -> GoldenAnswers:
+        return GoldenAnswers.load(model.name, self.vision.rknn_runtime, self.golden_dir)
+
     def at_place(self, place: str | None) -> "SuiteConfig":
         """The same configuration for a process that drives ``place`` (a farm's worker)."""
         return attr.evolve(self, place=place) if place else self
@@ -93,6 +103,7 @@ REQUIRED_DRIVERS = (
     (("ParamikoSSHDriver",), "commands, deploys and the demos over SSH"),
     (("NPUDriver",), "the NPU tests and the frequency lock"),
     (("RKLLMDemoDriver",), "the inference tests"),
+    (("RKNNBenchmarkDriver",), "the vision model tests"),
 )
 FLASH_DRIVERS = ("TwinFlashDriver", "RKDeveloptoolDriver", "UpgradeToolDriver")
 
@@ -197,6 +208,47 @@ def load_kit(options, env: LabEnv) -> bundle.DeployKit:
     return bundle.load(demo_dir, models_dir)
 
 
+def load_vision(options, env: LabEnv) -> vision.VisionKit | None:
+    """The vision set (``--vision-models``, ``--rknn-benchmark``, ``--zoo-demos``, each also a
+    target option; the twin's own on the twin), or None when none is configured."""
+    models = _local(getattr(options, "vision_models", None), env, "vision_models")
+    bench = _local(getattr(options, "rknn_benchmark", None), env, "rknn_benchmark")
+    zoo = _local(getattr(options, "zoo_demos", None), env, "zoo_demos")
+    if env.twin_bench is not None:
+        twin_models, twin_bench, twin_zoo = twin_vision_dirs()
+        if models is None and not twin_models.exists():
+            raise ConfigError(f"the twin's vision models are not built ({twin_models}): run 'hil twin build'")
+        models, bench, zoo = models or twin_models, bench or twin_bench, zoo or twin_zoo
+    if models is None:
+        if bench is not None or zoo is not None:
+            raise ConfigError("--rknn-benchmark/--zoo-demos need --vision-models DIR (the .rknn models to qualify)")
+        return None
+    if bench is None:
+        raise ConfigError(f"--vision-models {models} needs rknn_benchmark: pass --rknn-benchmark DIR (rknpu2's "
+                          f"install/rknn_benchmark_Linux) or set the target option rknn_benchmark in {env.path}")
+    try:
+        return vision.load_kit(bench, models, zoo)
+    except bundle.KitError as e:
+        raise ConfigError(str(e)) from e
+
+
+def vision_defaults(model: vision.VisionModel) -> dict:
+    """Limits drawn from a model's published FPS (``Limit.source`` names the figure): FPS at least
+    90 % of it on one core and on both, latency at most the time of a frame at that rate; and
+    the weights no larger than 125 % of the file that holds them."""
+    out = {}
+    if model.published_fps:
+        fps = round(0.9 * model.published_fps, 2)
+        source = f"90 % of {model.published_source}"
+        out["rknn_fps"] = Limit(name="rknn_fps", unit="FPS", min=fps, published=model.published_fps, source=source)
+        out["rknn_latency_ms"] = Limit(name="rknn_latency_ms", unit="ms", max=round(1000.0 / fps, 3),
+                                       published=round(1000.0 / model.published_fps, 3), source=source)
+    size_mib = model.path.stat().st_size / 2**20
+    out["rknn_weight_mib"] = Limit(name="rknn_weight_mib", unit="MiB", max=round(1.25 * size_mib, 3),
+                                   source=f"125 % of {model.path.name} ({size_mib:.3f} MiB): the weights are in the file")
+    return out
+
+
 def resolve(options, env: LabEnv, place: str | None = None) -> SuiteConfig:
     """Check every option against the files it names; raises ConfigError with the cause.
 
@@ -217,6 +269,7 @@ def resolve(options, env: LabEnv, place: str | None = None) -> SuiteConfig:
             raise ConfigError(f"--image: {e}") from e
 
     check_drivers(env, flashing=image_file is not None)
+    vision_kit = load_vision(options, env)
     try:
         kit = load_kit(options, env)
         model = kit.model(options.model, default=DEFAULT_MODEL)
@@ -226,6 +279,8 @@ def resolve(options, env: LabEnv, place: str | None = None) -> SuiteConfig:
         limits = Limits.load(*options.limits)
         # entries that contradict each other only once merged for this board, model and runtime
         limits.select(board=env.board_type, model=model.name, runtime=kit.runtime.rkllm_runtime)
+        for vision_model in vision_kit.models if vision_kit is not None else ():
+            limits.select(board=env.board_type, model=vision_model.name, runtime=vision_kit.rknn_runtime)
     except LimitsError as e:
         raise ConfigError(f"--limits: {e}") from e
     golden_dir = _local(getattr(options, "golden_dir", None), env, "golden_dir") or GOLDEN_DIR
@@ -241,4 +296,5 @@ def resolve(options, env: LabEnv, place: str | None = None) -> SuiteConfig:
                        limits_files=list(options.limits), pictures=pictures.load(), repeat=options.repeat,
                        baseline=options.baseline, results_dir=results_dir,
                        history_path=history_path(options.history, results_dir), place=place,
-                       test_timeout=deadline_of(getattr(options, "test_timeout", None), env), golden_dir=golden_dir)
+                       test_timeout=deadline_of(getattr(options, "test_timeout", None), env), golden_dir=golden_dir,
+                       vision=vision_kit)

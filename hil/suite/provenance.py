@@ -80,6 +80,11 @@ def host_side(suite_config) -> dict:
         fields["model_sha256"] = files_sha256(suite_config.model.files())
     except OSError as e:
         log.warning("model hash: %s", e)
+    if suite_config.vision is not None:
+        fields["vision_rknn_runtime"] = suite_config.vision.rknn_runtime
+        fields["vision_models"] = {m.name: {"file": m.path.name, "target_platform": m.platforms,
+                                            "toolkit_version": m.file.toolkit_version,
+                                            "published_fps": m.published_fps} for m in suite_config.vision.models}
     if suite_config.firmware is not None:
         fields["image"] = Path(suite_config.firmware.path).name
         fields["firmware"] = suite_config.firmware.to_json()

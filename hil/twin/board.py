@@ -36,7 +36,8 @@ log = logging.getLogger("hil.twin.board")
 
 # What the bench can switch on at run time. Guest faults are passed to the guest agent.
 HOST_FAULTS = {"boot-hang", "serial-garbage", "spontaneous-reboot", "pdu-hang"}
-GUEST_FAULTS = {"kernel-panic", "ssh-down", "decode-slow", "oom-kill", "userdata-full", "thermal-throttle"}
+GUEST_FAULTS = {"kernel-panic", "ssh-down", "decode-slow", "oom-kill", "userdata-full", "thermal-throttle",
+                "rknn-slow", "rknn-answer"}
 FAULTS = HOST_FAULTS | GUEST_FAULTS
 # What each fault's argument is: None for an on/off fault (no argument, or 1), else
 # (what it is, lowest, highest, whether the lowest itself is allowed) for a plain decimal number.
@@ -56,7 +57,16 @@ FAULT_ARGUMENTS: dict[str, tuple[str, float, float, bool] | None] = {
                            "(1 when left out)", 0.0, 365 * 86400.0, False),
     "decode-slow": ("a percent by which decoding slows down: a number from 0 to 100 (above 95 counts as 95)",
                     0.0, 100.0, True),
+    "rknn-slow": None,  # MODEL_FAULTS
+    "rknn-answer": None,
 }
+# Faults of the twin's RKNN tools that name a vision model (the .rknn's stem) or apply to all.
+MODEL_FAULTS = {
+    "rknn-slow": "a percent by which rknn_benchmark slows down (0 to 95), for every model, or MODEL:PERCENT for "
+                 "one vision model (its .rknn's stem)",
+    "rknn-answer": "1 (every vision model answers differently) or the name of one vision model (its .rknn's stem)",
+}
+_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 USERDATA_SIZE = 512 * 1024 * 1024
 EMMC_SECTORS = 16 * 1024 * 1024  # 8 GiB, sparse
 RKUSB_ID = {"vid": "0x2207", "pid": "0x350e"}
@@ -73,6 +83,8 @@ class FaultArgumentError(ValueError):
 
 def fault_takes(name: str) -> str:
     """What ``name``'s argument is, for messages and help."""
+    if name in MODEL_FAULTS:
+        return MODEL_FAULTS[name]
     spec = FAULT_ARGUMENTS.get(name)
     return "no argument (or 1): it is on or off" if spec is None else spec[0]
 
@@ -85,6 +97,14 @@ def check_fault_value(name: str, value: str | None) -> str:
     text = "1" if value is None or not str(value).strip() else str(value).strip()
     spec = FAULT_ARGUMENTS[name]
     shown = text if len(text) <= 40 else text[:37] + "..."
+    if name in MODEL_FAULTS:
+        model, _, percent = text.rpartition(":") if name == "rknn-slow" else (text, "", "")
+        ok = (not model or _MODEL.fullmatch(model)) and (
+            name == "rknn-answer" and _MODEL.fullmatch(text)
+            or name == "rknn-slow" and _DECIMAL.fullmatch(percent) and float(percent) <= 95)
+        if not ok:
+            raise FaultArgumentError(f"fault {name} takes {fault_takes(name)}; not {shown!r}")
+        return text
     if spec is None:
         if text != "1":
             raise FaultArgumentError(f"fault {name} takes {fault_takes(name)}, not {shown!r}")

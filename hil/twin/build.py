@@ -171,8 +171,7 @@ def build(force: bool = False, out: Path | None = None) -> dict:
     if not force and record_path.exists():
         record = json.loads(record_path.read_text())
         if (record.get("digest") == digest and all((out / "images" / f"{n}.img").exists() for n in names)
-                and (out / "sdk" / deploykit.SDK_INSTALL / "demo_Linux_aarch64" / "demo").exists()
-                and (out / "models").is_dir()):
+                and deploykit.built(out)):
             record["up_to_date"] = True
             return record
 

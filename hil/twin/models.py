@@ -316,7 +316,7 @@ def _header(lines: list[str]) -> bytes:
     return data + b"\0" * (-len(data) % ALIGN)
 
 
-def _filler(label: str, size: int) -> bytes:
+def filler(label: str, size: int) -> bytes:
     return hashlib.shake_256(f"rk3576-hil twin model filler {label}".encode()).digest(size) if size > 0 else b""
 
 
@@ -353,39 +353,55 @@ def rkllm_bytes(spec: ModelSpec, pictures_dir: Path = PICTURES_DIR) -> bytes:
         lines.append(f"@\t{kind}\t{key1}\t{key2}\t{sel}\t{tokens}")
     data = _header(lines)
     footer = rkllm_footer(spec.toolkit_version)
-    return data + _filler(spec.name + ".rkllm", fam.llm_kib * 1024 - len(data) - len(footer)) + footer
+    return data + filler(spec.name + ".rkllm", fam.llm_kib * 1024 - len(data) - len(footer)) + footer
+
+
+FP16 = {"qnt_method": "", "qnt_type": "", "vx_type": ""}  # a tensor's dtype in an FP16 build
 
 
 def rknn_json(spec: ModelSpec) -> dict:
     """The trailing JSON of the encoder, in rknn-toolkit2's keys (an FP16 build: empty dtypes)."""
-    fam = spec.fam
-    fp16 = {"qnt_method": "", "qnt_type": "", "vx_type": ""}
-    tensors = [([1, 3, IMAGE_SIZE, IMAGE_SIZE], "pixel"), ([IMAGE_TOKENS, fam.hidden_size], fam.output_name)]
-    norm = [{"dim_num": len(shape), "dtype": fp16, "size": shape, "tensor_id": i, "url": name}
-            for i, (shape, name) in enumerate(tensors)]
-    ends = [("input", 0, 0), ("output", 0, 1)]
+    return rknn_meta([("pixel", [1, 3, IMAGE_SIZE, IMAGE_SIZE])], [(spec.fam.output_name, [IMAGE_TOKENS,
+                                                                                             spec.fam.hidden_size])],
+                     platform=spec.target_platform, version=spec.rknn_toolkit_version, dtype=FP16)
+
+
+def rknn_meta(inputs, outputs, *, platform: str, version: str, dtype: dict) -> dict:
+    """A compiled model's trailing JSON, in rknn-toolkit2's keys: its inputs and outputs
+    (``(name, shape)`` each, in graph order) as norm tensors of one NNBG node."""
+    tensors = [*inputs, *outputs]
+    norm = [{"dim_num": len(shape), "dtype": dtype, "size": list(shape), "tensor_id": i, "url": name}
+            for i, (name, shape) in enumerate(tensors)]
+    ends = ([("input", i, i) for i in range(len(inputs))]
+            + [("output", i, len(inputs) + i) for i in range(len(outputs))])
     return {
         "connection": [{"left": side, "left_tensor_id": lid, "node_id": 0,
                         "right_tensor": {"tensor_id": rid, "type": "norm_tensor"}} for side, lid, rid in ends],
         "const_tensor": [],
         "graph": [{"left": side, "left_tensor_id": lid, "right": "norm_tensor", "right_tensor_id": rid}
                   for side, lid, rid in ends],
-        "input_num": 1, "name": "rknn model", "network_platform": "ONNX", "node_num": 1,
-        "nodes": [{"input_num": 1, "lid": "npu_network_bin_graph", "name": "nnbg",
-                   "nn": {"nbg": {"type": "RKNN_OP_NNBG"}}, "op": "RKNN_OP_NNBG", "output_num": 1, "uid": 0}],
-        "norm_tensor": norm, "norm_tensor_num": len(norm), "ori_network_platform": "ONNX", "output_num": 1,
-        "target_platform": [spec.target_platform.lower()], "version": spec.rknn_toolkit_version,
+        "input_num": len(inputs), "name": "rknn model", "network_platform": "ONNX", "node_num": 1,
+        "nodes": [{"input_num": len(inputs), "lid": "npu_network_bin_graph", "name": "nnbg",
+                   "nn": {"nbg": {"type": "RKNN_OP_NNBG"}}, "op": "RKNN_OP_NNBG", "output_num": len(outputs),
+                   "uid": 0}],
+        "norm_tensor": norm, "norm_tensor_num": len(norm), "ori_network_platform": "ONNX",
+        "output_num": len(outputs), "target_platform": [platform.lower()], "version": version,
         "virtual_tensor": [],
     }
 
 
 def rknn_bytes(spec: ModelSpec) -> bytes:
-    """The real container (model-files.md §1.1): 64-byte header, blob, u64 JSON size, JSON."""
-    trailer = json.dumps(rknn_json(spec), sort_keys=True, separators=(",", ":")).encode("utf-8")
-    header_size, size = 64, spec.fam.vision_kib * 1024
-    # the blob is a FlatBuffer (identifier RKNN at bytes 4..7); the twin's holds no graph
-    head = struct.pack("<I", 16) + b"RKNN" + struct.pack("<Q", RKNN_CONTAINER_VERSION)
-    blob = head + _filler(spec.name + ".rknn", size - header_size - 8 - len(trailer) - len(head))
+    return rknn_container(rknn_json(spec), spec.fam.vision_kib * 1024, spec.name + ".rknn")
+
+
+def rknn_container(meta: dict, size: int, label: str, private: bytes = b"") -> bytes:
+    """The real container (model-files.md §1.1): 64-byte header, blob, u64 JSON size, JSON
+    (``meta``, sorted and compact as rknn-toolkit2 writes it), ``size`` bytes in all. The blob
+    is a FlatBuffer's start (identifier RKNN at bytes 4..7), then ``private`` (the stand-ins'
+    section, if any) and deterministic filler: the twin's holds no graph."""
+    trailer = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    head = struct.pack("<I", 16) + b"RKNN" + struct.pack("<Q", RKNN_CONTAINER_VERSION) + private
+    blob = head + filler(label, size - 64 - 8 - len(trailer) - len(head))
     header = RKNN_MAGIC + struct.pack("<QQ", RKNN_CONTAINER_VERSION, len(blob)) + b"\0" * 40
     return header + blob + struct.pack("<Q", len(trailer)) + trailer
 

@@ -108,8 +108,10 @@ def run_farm(tmp_path_factory):
 
 
 def collected(*args: str) -> list[str]:
-    """The suite's test ids (file::name), as pytest collects them."""
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+    """The suite's test ids (file::name), as pytest collects them for the twin (whose vision
+    set gives the vision tests their parameters)."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--lg-env", str(REPO / "env" / "twin.yaml"),
+                           "--collect-only", "-q", "-p", "no:cacheprovider", *args],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     ids = [line.strip() for line in proc.stdout.splitlines() if "::" in line]
     assert ids, f"nothing collected:\n{proc.stdout}{proc.stderr}"

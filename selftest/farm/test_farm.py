@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from hil.paths import REPO, twin_dir
+from hil.twin.vision import VISION_MODELS
 from selftest.farm.conftest import boots, collected, flash, held
 
 SUBSET = ("tests/test_boot.py", "tests/test_npu_stack.py", "tests/test_config.py")
@@ -70,6 +71,9 @@ def test_shard_splits_the_whole_suite_over_both_boards(bench, run_farm):
     for module in ("test_multimodal.py", "test_text_inference.py"):
         where = {c["board"] for c in run.cases if c["test"].startswith(module)}
         assert len(where) == 1, f"{module} was split over {where}"
+    for model in VISION_MODELS:  # and the tests of one vision model, which read its rknn_benchmark runs
+        where = {c["board"] for c in run.cases if c["test"].startswith("test_vision.py") and f"[{model}" in c["test"]}
+        assert len(where) == 1, f"the tests of {model} were split over {where}"
     # each board: its own console log, its own boots, its own result records
     for n, place in ((1, "twin-1"), (2, "twin-2")):
         assert "login:" in run.console(place) and "root@myd-lr3576" in run.console(place)

@@ -55,7 +55,8 @@ def test_report_of_a_passing_run(reference, history_db):
     decode = json.loads(reference.cases["test_text_inference.py::test_text_performance"]["properties"]
                         .get("text_decode_tokens_per_s.n", "0"))
     assert decode == 5, "the decode figure is not the median of 5 repetitions"
-    for plot in ("decode:text_decode_tokens_per_s", "decode:mm_decode_tokens_per_s", "series:npu_load.text",
+    for plot in ("decode:text_decode_tokens_per_s", "decode:mm_decode_tokens_per_s", "vision:yolov5s_rk3576",
+                 "vision:mobilenetv2-12_rk3576", "series:npu_load.text",
                  "series:npu_load.multimodal", "series:temperature.text", "series:temperature.multimodal"):
         drawn = [p for p in view.plots if p.name == plot]
         assert drawn, f"no {plot} plot; plots: {[p.name for p in view.plots]}"
@@ -71,10 +72,19 @@ def test_regression_against_the_accepted_baseline_fails_with_both_figures(bench,
     accepted = _hil("baseline", "accept", str(reference.run_dir), "--db", str(history_db))
     assert accepted.returncode == 0, accepted.stderr
     bench.call("PUT", "/fault/1/decode-slow", b"7")
+    bench.call("PUT", "/fault/1/rknn-slow", b"yolov5s_rk3576:5")
     try:
-        run = run_suite(bench, "--baseline", "auto", "-k", "test_text_performance or test_boots_to_shell")
+        run = run_suite(bench, "--baseline", "auto", "-k",
+                        "test_text_performance or test_boots_to_shell or test_vision_speed and yolov5s")
     finally:
         bench.call("DELETE", "/fault/1/decode-slow")
+        bench.call("DELETE", "/fault/1/rknn-slow")
+    # a vision model 5 % slower: within its limit, flagged by the baseline
+    for mask in (1, 2, 3):
+        vision_case = f"test_vision.py::test_vision_speed[yolov5s_rk3576-mask{mask}]"
+        assert run.outcome(vision_case) == "failed", run.output[-3000:]
+        assert "rknn_fps regressed" in run.message(vision_case), run.message(vision_case)
+        assert "below its lower limit" not in run.message(vision_case)
     case = "test_text_inference.py::test_text_performance"
     assert run.outcome(case) == "failed", run.output[-3000:]
     message = run.message(case)

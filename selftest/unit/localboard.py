@@ -23,6 +23,7 @@ from pathlib import Path
 
 import attr
 from labgrid.driver import Driver
+from labgrid.driver.exception import ExecutionError
 from labgrid.driver.commandmixin import CommandMixin
 from labgrid.protocol import CommandProtocol
 
@@ -46,8 +47,12 @@ class LocalCommandDriver(CommandMixin, Driver, CommandProtocol):
 
     def _run(self, cmd, *, timeout=30.0, codec="utf-8", decodeerrors="strict"):
         self.commands.append((cmd, timeout))
-        p = subprocess.run([BUSYBOX, "sh", "-c", cmd], capture_output=True, env=_environ(self.env),
-                           timeout=timeout, check=False)
+        try:
+            p = subprocess.run([BUSYBOX, "sh", "-c", cmd], capture_output=True, env=_environ(self.env),
+                               timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as e:  # as SSH drivers report it: an ExecutionError with the output
+            out = (e.stdout or b"").decode(codec, decodeerrors).splitlines()
+            raise ExecutionError(f"{cmd!r} did not end within {timeout} s", out) from None
         out = p.stdout.decode(codec, decodeerrors).split("\n")
         if out[-1] == "":
             out.pop()

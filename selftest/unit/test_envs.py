@@ -11,6 +11,7 @@ from labgrid import Environment
 
 from hil.paths import REPO
 from hil.twin import models
+from hil.twin import vision as twinvision
 from selftest.unit.test_rockchip_rkfw import update_img
 
 
@@ -80,6 +81,11 @@ BAD_START = [
     ("vision-without-llm", {}, ["--vision", "{tmp}/x.rknn"], "--vision needs --llm"),
     ("encoder-cut-short", {"cut-encoder": True}, ["--llm", "{tmp}/zoo/qwen2-vl-2b-instruct_w4a16_rk3576.rkllm"],
      "qwen2_vl_2b_vision_rk3576.rknn: cut short: the header says blob"),
+    ("vision-models-empty", {}, ["--vision-models", "{tmp}"], "--vision-models {tmp}: no .rknn file in it"),
+    ("vision-model-cut-short", {"cut-vision-model": True}, ["--vision-models", "{tmp}/vision"],
+     "yolov8n_rk3576.rknn: cut short"),
+    ("vision-without-benchmark", {}, ["--rknn-benchmark", "{tmp}"],
+     "no rknn_benchmark in it (pass the folder rknpu2's examples/rknn_benchmark/build-linux.sh installs"),
 ]
 
 
@@ -104,7 +110,11 @@ def test_what_can_be_checked_without_the_lab_stops_the_run_before_a_bench_starts
     if "cut-encoder" in edit:
         _, vision = models.write_model(tmp_path / "zoo", "qwen2-vl-2b-instruct_w4a16_rk3576")
         vision.write_bytes(vision.read_bytes()[:-100])
+    if "cut-vision-model" in edit:
+        (path,) = twinvision.write(tmp_path / "vision", ["yolov8n_rk3576"])
+        path.write_bytes(path.read_bytes()[:-100])
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    message = message.replace("{tmp}", str(tmp_path))
     bench_dir = tmp_path / "bench"
     proc = subprocess.run([sys.executable, "-m", "pytest", "--lg-env", str(env_file), *args,
                            f"--results={tmp_path / 'results'}"], cwd=REPO, capture_output=True, text=True,

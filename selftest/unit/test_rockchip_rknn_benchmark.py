@@ -380,53 +380,71 @@ def test_argv_needs_a_model():
 
 
 # --- hil parse rknn-benchmark ----------------------------------------------------------------------------
+# The helpers serve test_zoo_demo's ``hil parse zoo-demo`` tests too.
 
-def test_cli_through_hil_main(tmp_path, capsys):
-    path = tmp_path / "bench.log"
-    path.write_bytes(TK2_129_RK3588.replace("\n", "\r\n").encode())
-    assert cli.main(["parse", "rknn-benchmark", str(path)]) == 0
+NO_CAPTURE = "root@rk3576:~# uname -r\n6.1.75\n"  # a capture of something else
+HIL = Path(sys.executable).parent / "hil"
+
+
+def hil_parse(capsys, kind: str, path: Path, content: str | bytes) -> tuple[dict, str]:
+    """``content`` written to ``path``, then ``hil parse KIND PATH`` through ``cli.main``, which
+    must exit 0: ``(the JSON it printed, its stderr)``."""
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    assert cli.main(["parse", kind, str(path)]) == 0
     captured = capsys.readouterr()
-    out = json.loads(captured.out)
-    assert list(out) == list(rb.KEYS)
-    assert out == rb.parse(TK2_129_RK3588)
-    assert captured.err == ""
+    return json.loads(captured.out), captured.err
 
 
-def test_cli_warns_on_text_that_is_no_rknn_benchmark_output(tmp_path, capsys):
-    path = tmp_path / "other.log"
-    path.write_text("root@rk3576:~# uname -r\n6.1.75\n")
-    assert cli.main(["parse", "rknn-benchmark", str(path)]) == 0
-    captured = capsys.readouterr()
-    assert json.loads(captured.out) == empty(cut_short="holds no rknn_benchmark output")
-    assert captured.err.startswith(f"warning: {path} does not look like rknn_benchmark output")
-
-
-def test_cli_says_when_a_capture_holds_several_runs(tmp_path, capsys):
-    path = tmp_path / "two.log"
-    path.write_text(JAS_HACKS_RK3588_MASKS)
-    assert cli.main(["parse", "rknn-benchmark", str(path)]) == 0
-    captured = capsys.readouterr()
-    assert json.loads(captured.out)["avg_fps"] == 101.416
-    assert captured.err == (f"warning: {path} holds 2 runs of rknn_benchmark; the JSON is the first "
-                            f"(hil.rockchip.rknn_benchmark.runs reads them all)\n")
-
-
-def test_cli_missing_file(tmp_path, capsys):
+def check_missing_file(tmp_path: Path, capsys, kind: str) -> None:
+    """``hil parse KIND`` of a file that does not exist: exit 2, nothing on stdout, one error line."""
     missing = tmp_path / "nope.log"
-    assert cli.main(["parse", "rknn-benchmark", str(missing)]) == 2
+    assert cli.main(["parse", kind, str(missing)]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == f"error: cannot read {missing}: No such file or directory\n"
 
 
-HIL = Path(sys.executable).parent / "hil"
-
-
-def test_cli_subprocess_reads_stdin():
-    r = subprocess.run([str(HIL), "parse", "rknn-benchmark", "-"], input=TK2_316_INIT_FAILURE,
-                       capture_output=True, text=True, timeout=60)
+def hil_parse_stdin(kind: str, text: str, keys: tuple[str, ...]) -> dict:
+    """``hil parse KIND -`` run as a program with ``text`` on stdin, which must exit 0, say nothing
+    on stderr and print JSON with ``keys`` in order: that JSON."""
+    r = subprocess.run([str(HIL), "parse", kind, "-"], input=text, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     out = json.loads(r.stdout)
+    assert list(out) == list(keys)
+    return out
+
+
+def test_cli_through_hil_main(tmp_path, capsys):
+    out, err = hil_parse(capsys, "rknn-benchmark", tmp_path / "bench.log",
+                         TK2_129_RK3588.replace("\n", "\r\n").encode())
     assert list(out) == list(rb.KEYS)
+    assert out == rb.parse(TK2_129_RK3588)
+    assert err == ""
+
+
+def test_cli_warns_on_text_that_is_no_rknn_benchmark_output(tmp_path, capsys):
+    path = tmp_path / "other.log"
+    out, err = hil_parse(capsys, "rknn-benchmark", path, NO_CAPTURE)
+    assert out == empty(cut_short="holds no rknn_benchmark output")
+    assert err.startswith(f"warning: {path} does not look like rknn_benchmark output")
+
+
+def test_cli_says_when_a_capture_holds_several_runs(tmp_path, capsys):
+    path = tmp_path / "two.log"
+    out, err = hil_parse(capsys, "rknn-benchmark", path, JAS_HACKS_RK3588_MASKS)
+    assert out["avg_fps"] == 101.416
+    assert err == (f"warning: {path} holds 2 runs of rknn_benchmark; the JSON is the first "
+                   f"(hil.rockchip.rknn_benchmark.runs reads them all)\n")
+
+
+def test_cli_missing_file(tmp_path, capsys):
+    check_missing_file(tmp_path, capsys, "rknn-benchmark")
+
+
+def test_cli_subprocess_reads_stdin():
+    out = hil_parse_stdin("rknn-benchmark", TK2_316_INIT_FAILURE, rb.KEYS)
     assert out["complete"] is False and out["cut_short"] is None
     assert out["errors"][-2:] == ["E RKNN: [16:40:58.701] rknn_init, load model failed!", "rknn_init fail! ret=-1"]

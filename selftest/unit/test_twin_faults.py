@@ -81,7 +81,8 @@ def power_off(board: VirtualBoard) -> None:
     ("spontaneous-reboot", "inf"), ("spontaneous-reboot", "nan"), ("spontaneous-reboot", "1e3"),
     ("serial-garbage", "lots"), ("serial-garbage", "150"), ("decode-slow", "fast"), ("decode-slow", "-1"),
     ("decode-slow", "30 %"), ("decode-slow", "5\nclear"), ("ssh-down", "0"), ("userdata-full", "yes"),
-    ("boot-hang", "2"),
+    ("boot-hang", "2"), ("rknn-slow", "96"), ("rknn-slow", "yolov5s_rk3576:fast"), ("rknn-slow", "a b:5"),
+    ("rknn-slow", ":5;reboot"), ("rknn-answer", "two models"), ("rknn-answer", "m;reboot"),
 ])
 def test_a_fault_argument_of_the_wrong_kind_is_refused_and_not_stored(board, name, value):
     with pytest.raises(FaultArgumentError, match=f"fault {name} takes") as e:
@@ -94,6 +95,8 @@ def test_a_fault_argument_of_the_wrong_kind_is_refused_and_not_stored(board, nam
     ("spontaneous-reboot", "2", "2"), ("spontaneous-reboot", "0.5", "0.5"), ("spontaneous-reboot", None, "1"),
     ("serial-garbage", "100", "100"), ("decode-slow", "0", "0"), ("decode-slow", "7", "7"),
     ("ssh-down", "1", "1"), ("boot-hang", None, "1"), ("thermal-throttle", " 1 ", "1"),
+    ("rknn-slow", "10", "10"), ("rknn-slow", "yolov5s_rk3576:15", "yolov5s_rk3576:15"),
+    ("rknn-answer", None, "1"), ("rknn-answer", "mobilenetv2-12_rk3576", "mobilenetv2-12_rk3576"),
 ])
 def test_arguments_of_the_right_kind_are_taken(board, name, value, stored):
     board.set_fault(name, value)

@@ -199,6 +199,7 @@ def context(folder: RunFolder, *, history=None) -> dict:
         "failures": [_failure(t) for t in tests if t.outcome in FAILED_OUTCOMES],
         "plots": {
             "decode": plots.decode_plots(tests),
+            "vision": plots.vision_plots(tests),
             "series": plots.series_plots(tests),
             "history": plots.history_plots(history, names, run_id=run_id, units=units, limits=limits,
                                            models={b.name: _model(b.provenance, options, info) for b in boards}),

@@ -36,6 +36,7 @@ LINESTYLES = ("-", "--", ":", "-.")
 # figures charted across runs, and whether their history is kept apart per model
 HISTORY_FIGURES = (("boot_to_shell_s", False), ("text_decode_tokens_per_s", True))
 DECODE_MARK = "decode_tokens_per_s"
+VISION_FIGURE = "rknn_fps"  # tests/test_vision.py: one chart per model, one line per core mask
 _RC = {"svg.fonttype": "path", "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10,
        "legend.fontsize": 8, "xtick.labelsize": 9, "ytick.labelsize": 9}
 
@@ -221,6 +222,37 @@ def decode_plots(tests: list[TestRecord]) -> Section:
         section.plots.append(chart(
             f"decode:{name}", f"{name} per repetition", "repetition", axis_label(name, unit), lines, guides,
             integer_x=True, caption="Every repetition in the order the test ran it; dashed: the limit."))
+    return section
+
+
+def vision_plots(tests: list[TestRecord]) -> Section:
+    """FPS of each timed loop of rknn_benchmark: one chart per vision model, one line per core
+    mask (and board), the limit dashed."""
+    section = Section()
+    found: dict[str, list[tuple[TestRecord, FigureRecord]]] = {}
+    for test in tests:
+        for m in test.measurements:
+            if m.name == VISION_FIGURE:
+                model, _, mask = (test.test_id or "").partition("[")[2].rstrip("]").rpartition("-")
+                found.setdefault(model or mask, []).append((test, m))
+    if not found:
+        section.notes.append("No vision model was measured in this run: no FPS chart.")
+    for model, entries in sorted(found.items()):
+        boards = {t.board or "" for t, _ in entries}
+        lines, guides = [], _limit_guides((m.limit for _, m in entries), "FPS")
+        for test, m in entries:
+            mask = (test.test_id or "").rstrip("]").rpartition("-")[2]
+            label = f"{test.board} {mask}" if len(boards) > 1 else mask
+            if m.samples:
+                lines.append(Line(label, list(range(1, len(m.samples) + 1)), m.samples))
+            else:
+                section.notes.append(f"{VISION_FIGURE} of {name_of(test)} on {test.board or '(no board)'}: "
+                                     f"{'not measured' if m.verdict == NOT_MEASURED else 'no sample'}.")
+        if lines:
+            section.plots.append(chart(
+                f"vision:{model}", f"{model}: FPS per timed loop", "loop", axis_label(VISION_FIGURE, "FPS"), lines,
+                guides, integer_x=True,
+                caption="rknn_benchmark's timed loops after its warm-ups, per core mask; dashed: the limit."))
     return section
 
 
