@@ -115,6 +115,11 @@ PARSERS = {
     "zoo-demo": ("hil.rockchip.zoo_demo", "an rknn_model_zoo C demo's output (rknn_yolov5_demo, rknn_mobilenet_demo, "
                                           "...; a serial or SSH capture) as one JSON object: versions, tensors, "
                                           "detections or classes, errors, and whether the run completed"),
+    "stress": ("hil.rockchip.stress", "a capture of stressapptest and memtester (one tool or both on one console, "
+                                      "as a soak runs them) as JSON: each tool's first run, its verdict, throughput "
+                                      "or per-test counts, fault lines and how far it got"),
+    "proc-stat": ("hil.rockchip.cpustat", "two or more /proc/stat snapshots as JSON: CPU utilisation per core and "
+                                          "per RK3576 cluster between the first and the last"),
 }
 
 
