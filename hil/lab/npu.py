@@ -551,8 +551,15 @@ class NPUSampler:
         if self._thread is not None:
             self._thread.join(timeout=10)
         if not self.ended_early:
-            self._proc.wait(0.1, check=False)  # what came since the thread's last read
-        self._proc.close()
+            try:
+                self._proc.wait(0.1, check=False)  # what came since the thread's last read
+            except Exception:
+                if exc_type is None:
+                    raise
+        if exc_type is None:
+            self._proc.close()
+        else:
+            self._proc.abandon()  # an error is on its way out: raise nothing over it
         self._driver.logger.info("NPU sampler: %d samples, peak load %s, max temperatures %s",
                                  len(self.samples), self.peak_load, self.max_temp)
         for anomaly in self.load_anomalies:

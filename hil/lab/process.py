@@ -13,11 +13,13 @@ tests) only supplies ``_recv``, ``_send``, ``_exit_status`` and ``_close``.
 from __future__ import annotations
 
 import abc
+import logging
 import re
 import signal
 import time
 
 TAIL_CHARS = 2000
+log = logging.getLogger(__name__)
 
 
 def describe_exit(status: int | None) -> str:
@@ -130,11 +132,23 @@ class RemoteProcess(abc.ABC):
     def close(self) -> None:
         self._close()
 
+    def abandon(self) -> None:
+        """Close while another exception is on its way out. Closing often fails for the same
+        reason (the connection went with the board); that is logged, never raised over the
+        exception that says what happened, nor over a Ctrl-C."""
+        try:
+            self._close()
+        except Exception as e:
+            log.warning("could not close %r after an error: %s", self.command, e)
+
     def __enter__(self) -> "RemoteProcess":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *_) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abandon()
 
 
 class ProcessProtocol(abc.ABC):

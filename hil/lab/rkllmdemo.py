@@ -347,7 +347,7 @@ class RKLLMDemoDriver(Driver):
         except _Stop as stop:
             return self._finish(run, proc, t0, stop, check)
         except BaseException:
-            proc.close()  # never leave it running on the board
+            proc.abandon()  # never leave it running on the board
             raise
         return self._finish(run, proc, t0, None, check)
 
