@@ -15,5 +15,6 @@ pytest_plugins = [
     "fixtures.npu",
     "fixtures.inference",
     "fixtures.vision",
+    "fixtures.endurance",
     "fixtures.results",
 ]

@@ -1,4 +1,5 @@
-"""The NPU during inference: both cores busy, temperatures in range, no thermal throttling.
+"""The NPU during inference: both cores busy, the CPUs not held busy beside it, temperatures in
+range, no thermal throttling.
 
 Checked per kind of inference (text, multimodal), each from the NPU samples of its own demo
 sessions, so a farm can run the two kinds on different boards.
@@ -6,7 +7,7 @@ sessions, so a farm can run the two kinds on different boards.
 
 import pytest
 
-from hil.lab.npu import NPU_DEVFREQ, session_loads
+from hil.lab.npu import NPU_DEVFREQ, session_cpu, session_loads
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +29,26 @@ def _sessions(runs) -> list:
     return sampled
 
 
-def _load_both_cores(sessions, measure, limits, kind: str) -> None:
+def _load_both_cores(sessions, clusters, measure, limits, kind: str) -> None:
     """Each session's peak load per core: the inference ran on both NPU cores. A sample with a
-    core above 100 % (a driver miscount) is in no peak and no chart, and named in each figure."""
-    load = session_loads(sessions)
+    core above 100 % (a driver miscount) is in no peak and no chart, and named in each figure.
+    The chart also draws each CPU cluster's utilisation between samples."""
+    load = session_loads(sessions, clusters=clusters)
     if load.t:
-        measure.series(f"npu_load.{kind}", "%", load.t, load.values)
+        measure.series(f"npu_load.{kind}", "%", load.t, {**load.values, **load.cpu})
     for core, peaks in load.peaks.items():
         measure(f"npu_load_peak_pct.{kind}.{core}", peaks, "%",
                 anomalies=load.anomalies).within(limits.get("npu_load_peak_pct"))
+
+
+def _cpu_busy(sessions, clusters, measure, limits, kind: str) -> None:
+    """Each session's CPU utilisation per cluster, first to last sample: what the runtime keeps
+    busy beside the NPU. A cluster whose CPUs /proc/stat does not show has no figure, and says so."""
+    cpu = session_cpu(sessions, clusters)
+    for cluster in clusters:
+        measure(f"cpu_busy_pct.{kind}.{cluster}", cpu.busy[cluster], "%", rejected=cpu.rejected(cluster),
+                anomalies=cpu.partial[cluster]).within(
+            limits.get("cpu_a53_busy_pct" if cluster == "policy0" else "cpu_a72_busy_pct"))
 
 
 def _temperatures(sessions, measure, limits, kind: str) -> None:
@@ -93,13 +105,23 @@ def _no_throttling(sessions, lock) -> None:
 
 
 @pytest.mark.figures("npu_load_peak_pct.text.Core0", "npu_load_peak_pct.text.Core1")
-def test_npu_load_both_cores_text(text_sessions, measure, model_limits):
-    _load_both_cores(text_sessions, measure, model_limits, "text")
+def test_npu_load_both_cores_text(text_sessions, cpu_clusters, measure, model_limits):
+    _load_both_cores(text_sessions, cpu_clusters, measure, model_limits, "text")
 
 
 @pytest.mark.figures("npu_load_peak_pct.multimodal.Core0", "npu_load_peak_pct.multimodal.Core1")
-def test_npu_load_both_cores_multimodal(multimodal_sessions, measure, model_limits):
-    _load_both_cores(multimodal_sessions, measure, model_limits, "multimodal")
+def test_npu_load_both_cores_multimodal(multimodal_sessions, cpu_clusters, measure, model_limits):
+    _load_both_cores(multimodal_sessions, cpu_clusters, measure, model_limits, "multimodal")
+
+
+@pytest.mark.figures("cpu_busy_pct.text.policy0", "cpu_busy_pct.text.policy4")
+def test_cpu_busy_per_cluster_text(text_sessions, cpu_clusters, measure, model_limits):
+    _cpu_busy(text_sessions, cpu_clusters, measure, model_limits, "text")
+
+
+@pytest.mark.figures("cpu_busy_pct.multimodal.policy0", "cpu_busy_pct.multimodal.policy4")
+def test_cpu_busy_per_cluster_multimodal(multimodal_sessions, cpu_clusters, measure, model_limits):
+    _cpu_busy(multimodal_sessions, cpu_clusters, measure, model_limits, "multimodal")
 
 
 def test_temperatures_text(text_sessions, measure, model_limits):

@@ -4,8 +4,11 @@ Everything is read and written through the board's shell (``CommandProtocol``), 
 per call where it can be, so it works the same over SSH and over a serial ``ShellDriver``.
 ``lock_frequencies`` does what Rockchip's ``fix_freq_rk3576.sh`` does before a benchmark,
 but remembers what it changed so ``restore`` can put it back. ``sample`` runs one shell loop
-on the board (through ``ProcessProtocol``) that reads the NPU load of both cores and the
-thermal zones while an inference runs, the way ``eval_perf_watch_npu.sh`` watches Core0.
+on the board (through ``ProcessProtocol``) that reads the NPU load of both cores, the
+thermal zones and the per-CPU counters of ``/proc/stat`` while an inference runs, the way
+``eval_perf_watch_npu.sh`` watches Core0 and ``eval_perf_watch_cpu.sh`` the CPUs; with the
+board's CPU clusters (``cpu_clusters``: the cpufreq policies) ``session_cpu`` makes the CPU
+utilisation of each cluster over a session of it, and ``session_loads`` the chart of both.
 
 File contents are read with the parsers of ``hil.rockchip.rknpu``; the raw lines are kept
 (``NPUSample.raw_load``, ``NPUSampler.transcript``). A core the driver reads above 100 % is a
@@ -36,6 +39,7 @@ from labgrid.factory import target_factory
 from labgrid.step import step
 
 from hil.lab.process import ProcessError, ProcessProtocol, RemoteProcess, describe_exit
+from hil.rockchip import cpustat
 from hil.rockchip.rknpu import LOAD_MAX_PCT, parse_driver_version, parse_frequencies, parse_load, parse_millidegrees
 
 # --- board paths (vendor 6.1 kernel, rknpu 0.9.x; reference/rockchip.md §4, §5, §10) ---------
@@ -48,6 +52,7 @@ CPU_DIR = "/sys/devices/system/cpu"
 CPUFREQ_DIR = f"{CPU_DIR}/cpufreq"
 THERMAL_DIR = "/sys/class/thermal"
 UPTIME = "/proc/uptime"
+PROC_STAT = "/proc/stat"
 
 NPU_DEVFREQ = "27700000.npu"
 GPU_DEVFREQ = "27800000.gpu"
@@ -137,6 +142,9 @@ class NPUSample:
     temps = attr.ib()
     raw_load = attr.ib(default="")  # the rknpu line as read
     npu_freq = attr.ib(default=None)  # the NPU's devfreq cur_freq in Hz: below FrequencyLock.expected is throttling
+    # CPU number -> its /proc/stat counters (hil.rockchip.cpustat.CpuTimes), the CPUs online at
+    # that moment; {} when /proc/stat was unreadable, None for a line of a sampler without the field
+    cpu = attr.ib(default=None)
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -318,6 +326,36 @@ class NPUDriver(Driver, NPUProtocol):
 
     @Driver.check_active
     @step(result=True)
+    def cpu_clusters(self) -> dict[str, list[int]]:
+        """The CPU clusters as cpufreq groups them, in one command: each policy's related_cpus,
+        named as ``cpustat.clusters`` names them (``{"policy0": [0, 1, 2, 3], "policy4": [4, 5, 6,
+        7]}`` on RK3576). related_cpus lists offline CPUs too, so a cluster's CPUs that
+        /proc/stat does not show are told apart later (``cpustat.unshown``). With no policy
+        readable (a kernel without cpufreq), or one that reads no CPU list, RK3576's clusters
+        (rockchip.md §10), with a warning."""
+        base = shlex.quote(self._p(CPUFREQ_DIR))
+        script = (f"for f in {base}/policy*/related_cpus; do v=; "
+                  "{ read -r v < \"$f\" || [ -n \"$v\" ]; } 2>/dev/null || continue; p=${f%/related_cpus}; "
+                  "printf '@%s\\t%s\\n' \"${p##*/}\" \"$v\"; done")
+        lines, _ = self._sh(script)
+        related = {}
+        for line in lines:
+            name, _, cpus = line.partition("\t")
+            if name.startswith("@policy") and name[7:].isdigit():
+                related[int(name[7:])] = cpus
+        try:
+            found = cpustat.clusters(related)
+        except ValueError as e:
+            found, why = {}, f"a related_cpus that is no CPU list ({e})"
+        else:
+            why = "no readable cpufreq policy"
+        if not found:
+            self.logger.warning("%s under %s: taking RK3576's clusters %s", why, CPUFREQ_DIR, cpustat.RK3576_CLUSTERS)
+            return {name: list(cpus) for name, cpus in cpustat.RK3576_CLUSTERS.items()}
+        return found
+
+    @Driver.check_active
+    @step(result=True)
     def temperatures(self) -> dict[str, float]:
         """Thermal zone type -> °C, in zone order (RK3576: soc, bigcore, little-core, ddr, npu, gpu)."""
         zones = shlex.quote(self._p(THERMAL_DIR))
@@ -470,29 +508,56 @@ class NPUDriver(Driver, NPUProtocol):
         return NPUSampler(self, self._sampler_script(interval, max_seconds), start_timeout)
 
     def _sampler_script(self, interval: float, max_seconds: float = 7200.0) -> str:
-        """The board-side loop: '@npu <uptime>\\t<load line>\\t<type=millideg ...>' per sample."""
+        """The board-side loop, one line per sample::
+
+            @npu <uptime>\\t<load line>\\t<type=millideg ...>\\t<NPU Hz>\\t<cpu0 ...;cpu1 ...;>
+
+        The last field is /proc/stat's ``cpuN`` lines (the CPUs online then), joined with ``;``,
+        read with the shell's ``read`` only (no process per sample). Where ``read -d`` works
+        (busybox ash, bash) each line's first word is read alone, so the long ``intr`` line
+        that follows the cpu lines is never read: only its first five bytes (busybox reads a
+        file byte by byte). A shell without it (dash) reads whole lines up to ``intr``.
+
+        The first line, ``@npu-pid <pid>``, is the loop's shell: closing the sampler kills it
+        by that pid (``NPUSampler``). Closing the SSH channel does not end it (dropbear keeps
+        the pipe open, so the loop's writes go on, then block), nor does the SSH driver's kill
+        by job token (exported inside this shell, the token is in the environment of the
+        commands the loop starts, not of the shell): on the twin each closed sampler kept
+        looping, a third of a CPU each, into the sessions after it. The loop also ends at the
+        first line it cannot write.
+        """
         loads = " ".join(shlex.quote(self._p(p)) for p in LOAD_PATHS)
         uptime = shlex.quote(self._p(UPTIME))
         zones = shlex.quote(self._p(THERMAL_DIR))
         freq = shlex.quote(self._p(f"{DEVFREQ_DIR}/{NPU_DEVFREQ}/cur_freq"))
+        stat = shlex.quote(self._p(PROC_STAT))
         count = max(1, int(max_seconds / interval))
         return (
+            "echo \"@npu-pid $$\"; "
             f"L=; for f in {loads}; do if [ -r \"$f\" ]; then L=$f; break; fi; done; "
             "if [ -z \"$L\" ]; then echo '@npu-error no readable rknpu load file'; exit 3; fi; "
+            "D=; (read -r -d ' ' x < /dev/null) 2>/dev/null; [ $? -le 1 ] && D=1; "
             f"n=0; while [ $n -lt {count} ]; do "
             f"read -r up _ < {uptime}; ld=; read -r ld < \"$L\"; t=; fq=; read -r fq 2>/dev/null < {freq}; "
             f"for z in {zones}/thermal_zone*; do "
             "{ read -r ty < \"$z/type\" && read -r tc < \"$z/temp\"; } 2>/dev/null && t=\"$t$ty=$tc \"; done; "
-            "printf '@npu %s\\t%s\\t%s\\t%s\\n' \"$up\" \"$ld\" \"$t\" \"$fq\"; "
+            "c=; if [ -n \"$D\" ]; then { while read -r -d ' ' cn; do case $cn in "
+            "cpu) read -r cr ;; cpu[0-9]*) read -r cr; c=\"$c$cn $cr;\" ;; *) break ;; esac; "
+            f"done < {stat}; }} 2>/dev/null; else {{ while read -r cn cr; do case $cn in "
+            "cpu) ;; cpu[0-9]*) c=\"$c$cn $cr;\" ;; *) break ;; esac; "
+            f"done < {stat}; }} 2>/dev/null; fi; "
+            "printf '@npu %s\\t%s\\t%s\\t%s\\t%s\\n' \"$up\" \"$ld\" \"$t\" \"$fq\" \"$c\" || exit 0; "
             f"n=$((n + 1)); sleep {interval:g}; done"
         )
 
 
-_SAMPLE = re.compile(r"^@npu ([\d.]+)\t([^\t\n]*)\t([^\t\n]*)(?:\t(\d*))?$", re.M)
+_PID = re.compile(r"^@npu-pid (\d+)$", re.M)
+_SAMPLE = re.compile(r"^@npu ([\d.]+)\t([^\t\n]*)\t([^\t\n]*)(?:\t(\d*)(?:\t([^\t\n]*))?)?$", re.M)
 
 
 def parse_samples(text: str) -> list[NPUSample]:
-    """The sampler loop's complete lines as samples (its own format, not rknpu's)."""
+    """The sampler loop's complete lines as samples (its own format, not rknpu's). Lines of an
+    older loop, without the NPU clock or the CPU field, are read too (``npu_freq``/``cpu`` None)."""
     samples = []
     for m in _SAMPLE.finditer(text):
         if m.end() >= len(text) or text[m.end()] != "\n":
@@ -506,7 +571,8 @@ def parse_samples(text: str) -> list[NPUSample]:
             load = parse_load(m[2])
         except ValueError:
             load = {}
-        samples.append(NPUSample(float(m[1]), load, temps, m[2].rstrip(), int(m[4]) if m[4] else None))
+        cpu = cpustat.parse_joined(m[5]) if m[5] is not None else None
+        samples.append(NPUSample(float(m[1]), load, temps, m[2].rstrip(), int(m[4]) if m[4] else None, cpu))
     return samples
 
 
@@ -556,6 +622,7 @@ class NPUSampler:
             except Exception:
                 if exc_type is None:
                     raise
+        self._kill_loop()
         if exc_type is None:
             self._proc.close()
         else:
@@ -567,6 +634,18 @@ class NPUSampler:
         if self.ended_early and exc_type is None:
             raise NPUError(f"the NPU sampler stopped by itself ({describe_exit(self.exit_status)}) after "
                            f"{len(self.samples)} samples:\n{self.transcript[-2000:]}")
+
+    def _kill_loop(self) -> None:
+        """Stop the board's loop by the pid it printed first (closing the channel does not, see
+        ``NPUDriver._sampler_script``); a loop that ended by itself has nothing to stop. A kill
+        that fails is told, not raised: the loop still ends after ``max_seconds``."""
+        m = _PID.search(self.transcript)
+        if m is None or self.ended_early:
+            return
+        try:
+            self._driver._sh(f"kill {m[1]} 2>/dev/null; true")
+        except Exception as e:  # noqa: BLE001 - the samples are in; a stray loop is no reason to lose them
+            self._driver.logger.warning("NPU sampler: could not stop its loop (pid %s) on the board: %s", m[1], e)
 
     @property
     def transcript(self) -> str:
@@ -623,15 +702,36 @@ def split_load_anomalies(samples: Iterable[NPUSample]) -> tuple[list[NPUSample],
 @attr.s(frozen=True)
 class SessionLoads:
     """The NPU load of several sampled sessions, as the load figures take it: each session's
-    peak per core, one chart series over all sessions, and the samples left out as miscounts."""
+    peak per core, one chart series over all sessions, and the samples left out as miscounts.
+    With the board's CPU clusters, ``cpu`` holds each cluster's utilisation at the same times,
+    to draw in the same chart."""
 
     peaks = attr.ib()  # core -> [peak of each session that kept a sample]
     t = attr.ib()  # s since the first kept sample
     values = attr.ib()  # core -> the load at each t
     anomalies = attr.ib()  # "session N: ..." for each core that read above 100 %
+    # "CPU policy4 (Cortex-A72)" -> the cluster's busy % since the session's previous kept sample
+    # at each t (None for a session's first sample); only clusters with a CPU in /proc/stat
+    cpu = attr.ib(factory=dict)
 
 
-def session_loads(sessions: Iterable[Iterable[NPUSample]], cores=("Core0", "Core1")) -> SessionLoads:
+def cpu_series_label(cluster: str) -> str:
+    """How a cluster's line is labelled in the NPU load chart: ``CPU policy4 (Cortex-A72)``."""
+    return f"CPU {cpustat.cluster_label(cluster)}"
+
+
+def _interval_busy(session: list[NPUSample], clusters: Mapping[str, Iterable[int]]) -> list[dict]:
+    """Each sample's cluster utilisation since the session's previous sample with CPU counters."""
+    out, prev = [], None
+    for s in session:
+        out.append(cpustat.cluster_utilisation(prev.cpu, s.cpu, clusters) if prev is not None and s.cpu else {})
+        if s.cpu:
+            prev = s
+    return out
+
+
+def session_loads(sessions: Iterable[Iterable[NPUSample]], cores=("Core0", "Core1"),
+                  clusters: Mapping[str, Iterable[int]] | None = None) -> SessionLoads:
     kept, anomalies = [], []
     for n, session in enumerate(sessions, 1):
         good, odd = split_load_anomalies(session)
@@ -639,10 +739,77 @@ def session_loads(sessions: Iterable[Iterable[NPUSample]], cores=("Core0", "Core
         anomalies += [f"session {n}: {a}" for a in odd]
     samples = [s for session in kept for s in session]
     t0 = samples[0].t if samples else 0.0
+    cpu = {}
+    if clusters:
+        busy = [b for session in kept for b in _interval_busy(session, clusters)]
+        for name in clusters:
+            values = [b.get(name) for b in busy]
+            if any(v is not None for v in values):
+                cpu[cpu_series_label(name)] = values
     return SessionLoads(peaks={c: [max(s.load.get(c, 0) for s in session) for session in kept if session]
                                for c in cores},
                         t=[s.t - t0 for s in samples],
-                        values={c: [s.load.get(c, 0) for s in samples] for c in cores}, anomalies=anomalies)
+                        values={c: [s.load.get(c, 0) for s in samples] for c in cores}, anomalies=anomalies,
+                        cpu=cpu)
+
+
+@attr.s(frozen=True)
+class SessionCpu:
+    """The CPU utilisation per cluster of several sampled sessions, as its figures take it.
+
+    ``busy``: cluster -> the busy % of each session that gave it one, from the session's first
+    to its last sample with /proc/stat counters (all of the session's CPU time, model load
+    included, as ``eval_perf_watch_cpu.sh`` watches the whole run). ``missing``: cluster ->
+    why sessions gave it no figure (none of its CPUs in /proc/stat, counters reset);
+    ``partial``: cluster -> which of its CPUs a session's figure leaves out; ``problems``: why
+    sessions gave no cluster a figure (fewer than two samples with counters). Each text says
+    which sessions it is about.
+    """
+
+    busy = attr.ib()
+    missing = attr.ib()
+    partial = attr.ib()
+    problems = attr.ib()
+
+    def rejected(self, cluster: str) -> list[str]:
+        """What a cluster's figure leaves out, and why: the sessions without one."""
+        return self.problems + self.missing.get(cluster, [])
+
+
+def _by_sessions(found: dict[str, list[int]]) -> list[str]:
+    """``{text: [session numbers]}`` as ``"sessions 1, 2: text"``."""
+    return [f"session{'s' if len(ns) > 1 else ''} {', '.join(map(str, ns))}: {text}" for text, ns in found.items()]
+
+
+def session_cpu(sessions: Iterable[Iterable[NPUSample]], clusters: Mapping[str, Iterable[int]]) -> SessionCpu:
+    busy: dict[str, list[float]] = {name: [] for name in clusters}
+    missing: dict[str, dict[str, list[int]]] = {name: {} for name in clusters}
+    partial: dict[str, dict[str, list[int]]] = {name: {} for name in clusters}
+    problems: dict[str, list[int]] = {}
+    for n, session in enumerate(sessions, 1):
+        counted = [s for s in session if s.cpu]
+        if len(counted) < 2:
+            why = ("no sample held /proc/stat counters (a sampler without the CPU field, or /proc/stat unreadable)"
+                   if not counted else "only one sample held /proc/stat counters: no interval to measure")
+            problems.setdefault(why, []).append(n)
+            continue
+        first, last = counted[0].cpu, counted[-1].cpu
+        shown = set(first) & set(last)
+        util = cpustat.cluster_utilisation(first, last, clusters)
+        notes = cpustat.unshown(clusters, shown)
+        for name, cpus in clusters.items():
+            if util[name] is not None:
+                busy[name].append(util[name])
+                if name in notes:
+                    partial[name].setdefault(notes[name], []).append(n)
+            elif name in notes and not any(c in shown for c in cpus):
+                missing[name].setdefault(notes[name], []).append(n)
+            else:
+                missing[name].setdefault(f"{cpustat.cluster_label(name, cpus)}: its counters went back or did "
+                                         "not move between the first and the last sample (a CPU hot-plugged?)",
+                                         []).append(n)
+    return SessionCpu(busy=busy, missing={k: _by_sessions(v) for k, v in missing.items()},
+                      partial={k: _by_sessions(v) for k, v in partial.items()}, problems=_by_sessions(problems))
 
 
 def _highest(readings: Iterable[Mapping]) -> dict:

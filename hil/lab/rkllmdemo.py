@@ -246,10 +246,12 @@ class RKLLMDemoDriver(Driver):
     def run_text(self, bundle_dir: str, llm_model: str, prompts, *, max_new_tokens: int, max_context_len: int,
                  demo_version: str | None = None, timeout: float | None = None, load_timeout: float | None = None,
                  image: str | None = None, encoder: str | None = None, core_num: int | None = None,
-                 platform: str | None = None, img_tags=None, check: bool = True) -> DemoRun:
+                 platform: str | None = None, img_tags=None, check: bool = True, on_turn=None) -> DemoRun:
         """Text prompts: ``llm`` up to 1.2.1; from 1.2.2 ``demo``, which loads the vision encoder
         and an image even for text, hence ``image`` and ``encoder`` (there a prompt with
-        ``<image>``, or the menu number 0 or 1, goes with the picture). ``timeout`` is per turn."""
+        ``<image>``, or the menu number 0 or 1, goes with the picture). ``timeout`` is per turn.
+        ``prompts`` may be an iterator, asked for each next prompt after the turn before it;
+        ``on_turn(n, turn)`` is called after each complete turn."""
         demo_version = self._version(demo_version)
         if has_llm(demo_version):
             program = "llm"
@@ -261,7 +263,8 @@ class RKLLMDemoDriver(Driver):
             program = "demo"
             argv = demo_argv(demo_version, image, encoder, llm_model, max_new_tokens, max_context_len,
                              self._core_num(core_num), platform or self.platform, img_tags)
-        return self._dialogue(bundle_dir, program, argv, prompts, demo_version, timeout, load_timeout, check)
+        return self._dialogue(bundle_dir, program, argv, prompts, demo_version, timeout, load_timeout, check,
+                              on_turn)
 
     @Driver.check_active
     @step(args=["bundle_dir", "image", "llm_model", "prompts", "demo_version"])
@@ -269,17 +272,18 @@ class RKLLMDemoDriver(Driver):
                        max_new_tokens: int, max_context_len: int, demo_version: str | None = None,
                        core_num: int | None = None, platform: str | None = None, img_tags=None,
                        timeout: float | None = None, load_timeout: float | None = None,
-                       check: bool = True) -> DemoRun:
+                       check: bool = True, on_turn=None) -> DemoRun:
         """``demo`` with a picture. From 1.2.0 only prompts containing ``<image>`` (or the menu
         numbers 0/1) go with the picture; 1.1.x sends every prompt with it. Prompts are sent
         as given. ``timeout`` is per turn."""
         demo_version = self._version(demo_version)
         argv = demo_argv(demo_version, image, encoder, llm_model, max_new_tokens, max_context_len,
                          self._core_num(core_num), platform or self.platform, img_tags)
-        if demo_release(demo_version) >= (1, 2, 0) and not any(
+        if isinstance(prompts, (str, list, tuple)) and demo_release(demo_version) >= (1, 2, 0) and not any(
                 "<image>" in p or p.strip() in ("0", "1") for p in self._prompts(prompts)):
             self.logger.warning("no prompt has <image>: the %s demo will not show the picture", demo_version)
-        return self._dialogue(bundle_dir, "demo", argv, prompts, demo_version, timeout, load_timeout, check)
+        return self._dialogue(bundle_dir, "demo", argv, prompts, demo_version, timeout, load_timeout, check,
+                              on_turn)
 
     @Driver.check_active
     @step(args=["bundle_dir", "encoder", "image", "demo_version"])
@@ -307,13 +311,22 @@ class RKLLMDemoDriver(Driver):
     def _prompts(prompts) -> list[str]:
         if isinstance(prompts, str):
             prompts = [prompts]
-        prompts = list(prompts)
-        for p in prompts:
-            if not isinstance(p, str) or "\n" in p or "\r" in p:
-                raise ValueError(f"a prompt is one line of text (the demo reads a line), got {p!r}")
-            if p.strip() in SEPARATE:
-                raise ValueError(f"{p!r} is a command of the demo loop, not a prompt")
-        return prompts
+        return [RKLLMDemoDriver._prompt(p) for p in prompts]
+
+    @staticmethod
+    def _prompt(p) -> str:
+        if not isinstance(p, str) or "\n" in p or "\r" in p:
+            raise ValueError(f"a prompt is one line of text (the demo reads a line), got {p!r}")
+        if p.strip() in SEPARATE:
+            raise ValueError(f"{p!r} is a command of the demo loop, not a prompt")
+        return p
+
+    def _prompt_stream(self, prompts):
+        """A list is checked whole before the demo starts; an iterator (a soak's, which decides
+        the next prompt after each turn) one prompt at a time, as the dialogue asks for it."""
+        if isinstance(prompts, (str, list, tuple)):
+            return self._prompts(prompts)
+        return (self._prompt(p) for p in prompts)
 
     def _check_bundle(self, bundle_dir: str, program: str) -> None:
         d, prog = shlex.quote(bundle_dir), shlex.quote(f"./{program}")
@@ -351,8 +364,9 @@ class RKLLMDemoDriver(Driver):
             raise
         return self._finish(run, proc, t0, None, check)
 
-    def _dialogue(self, bundle_dir, program, argv, prompts, version, turn_timeout, load_timeout, check) -> DemoRun:
-        prompts = self._prompts(prompts)
+    def _dialogue(self, bundle_dir, program, argv, prompts, version, turn_timeout, load_timeout, check,
+                  on_turn=None) -> DemoRun:
+        prompts = self._prompt_stream(prompts)
         turn_timeout = self.turn_timeout if turn_timeout is None else turn_timeout
         load_timeout = self.load_timeout if load_timeout is None else load_timeout
 
@@ -362,6 +376,8 @@ class RKLLMDemoDriver(Driver):
             try:
                 for n, prompt in enumerate(prompts, 1):
                     run.turns.append(self._turn(proc, n, prompt, turn_timeout))
+                    if on_turn is not None:
+                        on_turn(n, run.turns[-1])
             except _TurnStop as stop:
                 run.turns.append(stop.turn)
                 raise

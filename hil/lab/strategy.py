@@ -101,7 +101,8 @@ class RK3576Strategy(Strategy):
         self.boots: list[BootRecord] = []
 
     # --- helpers -------------------------------------------------------------------------
-    def _console_record(self) -> ConsoleRecord:
+    def console_record(self) -> ConsoleRecord:
+        """Everything the console printed since the strategy first used it (``mark``/``since``)."""
         if self.record is None:
             self.record = ConsoleRecord(self.console)
         return self.record
@@ -169,7 +170,7 @@ class RK3576Strategy(Strategy):
     def _boot(self, state: Status, *, via: str = "power") -> BootRecord:
         if state == Status.uboot:
             self._require(self.uboot, "UBootDriver", state)  # before any power cycle, not after each
-        record = self._console_record()
+        record = self.console_record()
         failures: list[tuple[str, str]] = []
         for attempt in range(1, self.boot_attempts + 1):
             if via == "power" or attempt > 1:
@@ -306,6 +307,42 @@ class RK3576Strategy(Strategy):
             raise StrategyError(f"can not force state {status}")
         self.target.activate(self._require(*needs[status], status))
         self.status = status
+
+    @never_retry
+    @step(args=["how"])
+    def start_boot(self, how: str) -> tuple[int, float]:
+        """Start a boot and return at once, for a caller that watches it (``hil.lab.bootcycle``):
+        ``"power"`` cuts the power through the PDU, ``"reboot"`` types ``reboot`` in the logged-in
+        console shell. Returns (console mark, monotonic time of the power-on or the command)."""
+        if how == "reboot" and self.status != Status.shell:
+            raise StrategyError(f"a reboot from the shell needs the shell state, the board is {self.status.name}")
+        record = self.console_record()
+        self._activate_console()
+        mark = record.mark()
+        if how == "power":
+            self._power_cycle()
+        else:
+            self._drop_users()
+            self.console.write(b"reboot\n")
+        self.status = Status.unknown
+        return mark, time.monotonic()
+
+    @never_retry
+    @step()
+    def cut_power(self) -> None:
+        """Cut the power at once, as a power failure does: the board's connections are dropped
+        after the cut, not before (closing them first would give its programs time)."""
+        self.target.activate(self.power)
+        self.power.off()
+        self._drop_users()
+        self.status = Status.off
+
+    @never_retry
+    @step()
+    def login(self) -> None:
+        """Log in on a console that shows its login prompt (a boot watched by the caller)."""
+        self.target.activate(self._require(self.shell, "ShellDriver", Status.shell))
+        self.status = Status.shell
 
     @never_retry
     @step(args=["filename", "wipe_userdata"])

@@ -130,3 +130,40 @@ def first_throttle(times: Sequence[float], freq_hz: Sequence[float], locked_hz: 
     floor = locked_hz - tolerance_hz
     dropped = [t for t, f in zip(times, freq_hz) if f is not None and not math.isnan(f) and f < floor]
     return min(dropped) if dropped else None
+
+
+class CycleSummary(NamedTuple):
+    """A run of boot cycles: the success rate with its Wilson interval (fractions), the time to
+    a usable board of the successful ones, and the failed cycles' numbers by the stage they
+    stopped at."""
+
+    trials: int
+    successes: int
+    rate: float | None
+    low: float
+    high: float
+    ready: Percentiles
+    failures: dict[str, list[int]]
+
+    def describe(self) -> str:
+        text = f"{self.successes}/{self.trials} cycles reached a usable board"
+        if self.rate is not None:
+            text += f" ({100 * self.rate:.1f} %, 95 % interval {100 * self.low:.1f}-{100 * self.high:.1f} %)"
+        if self.failures:
+            text += "; failed: " + ", ".join(f"{len(ns)} at {stage} (cycle {', '.join(map(str, ns[:10]))}"
+                                             f"{', ...' if len(ns) > 10 else ''})"
+                                             for stage, ns in self.failures.items())
+        return text
+
+
+def cycle_summary(cycles) -> CycleSummary:
+    """From cycles with ``n``, ``ok``, ``stopped_at`` and ``ready_s`` (hil.lab.bootcycle.CycleResult)."""
+    cycles = list(cycles)
+    ok = sum(1 for c in cycles if c.ok)
+    rate, low, high = success_rate(ok, len(cycles))
+    failures: dict[str, list[int]] = {}
+    for c in cycles:
+        if not c.ok:
+            failures.setdefault(c.stopped_at or "none", []).append(c.n)
+    return CycleSummary(trials=len(cycles), successes=ok, rate=rate, low=low, high=high,
+                        ready=percentiles([c.ready_s for c in cycles if c.ok]), failures=failures)

@@ -186,6 +186,61 @@ def cluster_utilisation(before: Mapping[int | str, CpuTimes], after: Mapping[int
     return out
 
 
+def parse_joined(text: str) -> dict[int, CpuTimes]:
+    """The ``cpuN`` lines of one ``/proc/stat`` snapshot joined on one line with ``;`` (the NPU
+    sampler's CPU field, ``cpu0 152822 2 34926 ...;cpu1 ...;``): ``{0: ..., 1: ...}``. Empty text
+    (no ``/proc/stat`` readable) gives ``{}``; an aggregate ``cpu`` line, if any, is left out."""
+    return {k: v for k, v in parse_stat(text.replace(";", "\n")).items() if k != ALL}
+
+
+def cpu_ranges(cpus: Iterable[int]) -> str:
+    """CPUs as sysfs lists write them: ``[0, 1, 2, 3, 6]`` -> ``"0-3,6"`` (``""`` for none)."""
+    out: list[str] = []
+    run: list[int] = []
+    for cpu in sorted(set(cpus)):
+        if run and cpu != run[-1] + 1:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = []
+        run.append(cpu)
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(out)
+
+
+def cluster_label(name: str, cpus: Iterable[int] | None = None) -> str:
+    """``policy4 (Cortex-A72, CPUs 4-7)``: a cluster as a reader of the report knows it (the core
+    type from rockchip.md §10 for RK3576's two policies)."""
+    parts = [RK3576_CORES[name]] if name in RK3576_CORES else []
+    if cpus is not None:
+        parts.append(f"CPUs {cpu_ranges(cpus)}")
+    return f"{name} ({', '.join(parts)})" if parts else name
+
+
+def unshown(cluster_map: Mapping[str, Iterable[int]], shown: Iterable[int]) -> dict[str, str]:
+    """Why a cluster's figure is missing or partial, for each cluster with CPUs that ``/proc/stat``
+    does not show (``shown``: the CPUs it has lines for). An offline CPU has no line, nor has a
+    CPU a board's (or a virtual machine's) kernel does not have while its cpufreq policies name
+    it; either way the cluster's figure can only be over the CPUs shown, and with none shown
+    there is no figure: never a zero."""
+    shown = set(shown)
+    seen = f"cpu{cpu_ranges(shown)}" if shown else "no CPU"
+    out = {}
+    for name, cpus in cluster_map.items():
+        cpus = sorted(cpus)
+        missing = [c for c in cpus if c not in shown]
+        if not missing:
+            continue
+        label = cluster_label(name, cpus)
+        if len(missing) == len(cpus):
+            out[name] = (f"{label}: none of its CPUs is in /proc/stat, which shows {seen}: offline, or not "
+                         "present on this board")
+        else:
+            present = [c for c in cpus if c in shown]
+            out[name] = (f"{label}: cpu{cpu_ranges(missing)} not in /proc/stat (offline, or not present on this "
+                         f"board); its figure is over cpu{cpu_ranges(present)} only")
+    return out
+
+
 def report(text: str, cluster_map: Mapping[str, Iterable[int]] = RK3576_CLUSTERS) -> dict | None:
     """Between the first and last snapshot in ``text``: ``{"snapshots", "cores", "clusters",
     "offline"}`` (``offline``: CPUs missing from either snapshot), or None with fewer than two."""

@@ -71,7 +71,7 @@ def parse_millidegrees(text: str) -> float:
 class Finding:
     """A console line that says the kernel or the NPU driver is in trouble.
 
-    ``kind``: ``panic``, ``oops``, ``bug``, ``call_trace``, ``rknpu_error`` or ``oom_kill``;
+    ``kind``: ``panic``, ``oops``, ``bug``, ``call_trace``, ``npu_reset``, ``rknpu_error`` or ``oom_kill``;
     ``line``: the line as printed (timestamp kept); ``lineno``: 1-based."""
 
     kind = attr.ib()
@@ -85,6 +85,8 @@ _KINDS = (
     ("oops", re.compile(r"Internal error: Oops|Unable to handle kernel")),
     ("bug", re.compile(r"\bBUG: ")),
     ("call_trace", re.compile(r"\bCall trace:", re.I)),
+    # the driver's recovery from a hung NPU (rknpu_job.c / rknpu_reset.c of the vendor driver 0.9.x)
+    ("npu_reset", re.compile(r"RKNPU: (?:soft reset\b|job timeout\b|job abort\b)")),
     ("rknpu_error", re.compile(r"(?=.*RKNPU)(?=.*\b(?:errors?|fail(?:ed|ure)?)\b)", re.I)),
     ("rknpu_error", re.compile(r"(?=.*\brknpu)(?=.*\bprobe)(?=.*\bfail)", re.I)),
     ("oom_kill", re.compile(r"Out of memory: Killed process|invoked oom-killer")),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from hil.farm import HEALTH_TIMEOUT, RESERVE_TIMEOUT
+from hil.suite import endurance
 from hil.suite.config import DEFAULT_MODEL, DEFAULT_REPEAT, DEFAULT_RESULTS, DEFAULT_TEST_TIMEOUT, HISTORY_ENV
 
 
@@ -73,6 +74,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="deadline of each test, its fixtures included (default: the env's target option "
                          f"test_timeout, else {DEFAULT_TEST_TIMEOUT:g}); a test past it fails with the board's "
                          "console tail")
+
+    long = parser.getgroup("rk3576-hil long tests",
+                           "Endurance, soak and stress tests: they run only when chosen, with -m endurance, -m soak, "
+                           "-m stress, or their option")
+    long.addoption("--power-cycles", metavar="N", type=int,
+                   help=f"cold boots through the PDU of the power-cycle test (-m endurance; default "
+                        f"{endurance.DEFAULT_POWER_CYCLES}); giving it runs that test")
+    long.addoption("--reboots", metavar="N", type=int,
+                   help=f"warm reboots from the shell of the reboot test (-m endurance; default "
+                        f"{endurance.DEFAULT_REBOOTS}); giving it runs that test")
+    long.addoption("--power-cuts", metavar="N", type=int,
+                   help=f"power cuts while the board writes to /userdata, each followed by a filesystem check and a "
+                        f"verify (-m endurance; default {endurance.DEFAULT_POWER_CUTS}); giving it runs that test")
+    long.addoption("--soak-duration", metavar="DURATION",
+                   help="how long the inference soak runs: 90s, 30m, 2h, 1h30m (-m soak; default "
+                        f"{endurance.DEFAULT_SOAK_S / 3600:g}h); giving it runs the soak")
+    long.addoption("--stress-duration", metavar="DURATION",
+                   help="how long stressapptest and memtester run beside NPU inference (-m stress; default "
+                        f"{endurance.DEFAULT_STRESS_S / 3600:g}h); giving it runs the stress test")
 
     farm = parser.getgroup("rk3576-hil farm", "RK3576 farm: several labgrid places (env/farm.yaml)")
     farm.addoption("--places", metavar="P1,P2",

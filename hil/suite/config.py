@@ -20,6 +20,7 @@ from hil.measure.limits import Limit, Limits, LimitsError
 from hil.paths import twin_demo_dir, twin_models_dir, twin_vision_dirs
 from hil.rockchip import rkfw
 from hil.rockchip.versions import RK3576
+from hil.suite.endurance import EnduranceConfig, EnduranceError
 from hil.suite.env import LabEnv
 
 DEFAULT_MODEL = "qwen2-vl-2b-instruct_w4a16_rk3576"
@@ -52,6 +53,7 @@ class SuiteConfig:
     test_timeout = attr.ib(default=DEFAULT_TEST_TIMEOUT)  # s: each test's deadline, fixtures included
     golden_dir = attr.ib(default=GOLDEN_DIR)  # the models' golden answers (--golden-dir, target option golden_dir)
     vision = attr.ib(default=None)  # hil.kit.vision.VisionKit, or None when no vision set is configured
+    endurance = attr.ib(factory=EnduranceConfig)  # the long tests' counts and durations
 
     def golden(self) -> GoldenAnswers:
         """The recorded answers of the model under test on the bundle's runtime."""
@@ -256,6 +258,10 @@ def resolve(options, env: LabEnv, place: str | None = None) -> SuiteConfig:
     """
     if options.repeat < 1:
         raise ConfigError("--repeat must be at least 1")
+    try:
+        endurance = EnduranceConfig.from_options(options, env.target_options)
+    except EnduranceError as e:
+        raise ConfigError(str(e)) from None
     image = image_file = firmware = None
     if options.image and is_image_path(options.image):
         firmware = vendor_image(options.image, env, flashing=not options.no_flash)
@@ -297,4 +303,4 @@ def resolve(options, env: LabEnv, place: str | None = None) -> SuiteConfig:
                        baseline=options.baseline, results_dir=results_dir,
                        history_path=history_path(options.history, results_dir), place=place,
                        test_timeout=deadline_of(getattr(options, "test_timeout", None), env), golden_dir=golden_dir,
-                       vision=vision_kit)
+                       vision=vision_kit, endurance=endurance)

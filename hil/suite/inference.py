@@ -2,7 +2,9 @@
 
 Each demo dialogue runs once per session (``text_inference``: every text prompt in one
 ``llm``/``demo`` session; ``multimodal_inference``: one ``demo`` session per picture, with
-the English and the Chinese question), with the NPU load, clock and temperatures sampled.
+the English and the Chinese question), with the NPU load, clock and temperatures sampled, and
+/proc/stat's per-CPU counters beside them (``InferenceRun.samples``; ``hil.lab.npu.session_cpu``
+makes each CPU cluster's utilisation over a session of them).
 The performance figures come from ``text_benchmark`` and ``multimodal_benchmark``: one
 prompt sent a warm-up plus ``repeat`` times, each answer checked before its figures count.
 Nothing runs while a configuration check that applies to it fails: a wrong EMBED_SIZE would

@@ -76,9 +76,13 @@ class TestFigures:
         self.measurements.append(m)
         return m
 
-    def series(self, name: str, unit: str, t, values: dict) -> None:
-        self.series_list.append({"name": name, "unit": unit, "t": list(t),
-                                 "values": {k: list(v) for k, v in values.items()}})
+    def series(self, name: str, unit: str, t, values: dict, x: str | None = None) -> None:
+        """Values over ``t``: seconds since the series began, unless ``x`` says what ``t`` counts
+        (``"cycle"`` for a boot-cycle test)."""
+        entry = {"name": name, "unit": unit, "t": list(t), "values": {k: list(v) for k, v in values.items()}}
+        if x:
+            entry["x"] = x
+        self.series_list.append(entry)
 
     @property
     def failures(self) -> list[str]:

@@ -36,8 +36,13 @@ GUEST_PACKAGES = [
     "zlib1g",
     "libgcc-s1",
     "u-boot-qemu",
+    # the platform stress (tests/test_stress.py) runs the image's memtester, as on a board (Debian builds
+    # no arm64 stressapptest: the twin's is a stand-in, guest/rootfs/usr/bin/stressapptest)
+    "memtester",
 ]
-# Load order matters: busybox insmod does not resolve dependencies.
+# Load order matters: busybox insmod does not resolve dependencies. The guest's rcS gives each module
+# the NAME.PARAM=VALUE words of the kernel command line, as modprobe does (ramoops's layout comes from
+# the board: hil.twin.board).
 GUEST_MODULES = [
     "kernel/drivers/virtio/virtio_mmio.ko",
     "kernel/net/core/failover.ko",
@@ -50,9 +55,18 @@ GUEST_MODULES = [
     "kernel/fs/mbcache.ko",
     "kernel/fs/jbd2/jbd2.ko",
     "kernel/fs/ext4/ext4.ko",
+    "kernel/lib/reed_solomon/reed_solomon.ko",  # ramoops needs it (its ECC), loaded or not
+    "kernel/fs/pstore/ramoops.ko",  # pstore itself and its deflate compression are built in
 ]
 CMDLINE = "console=ttyAMA0,115200 rdinit=/init panic=0 loglevel=7"
 UBOOT_BOOTDELAY = (b"bootdelay=2\0", b"bootdelay=1\0")
+# Where U-Boot may copy the initrd and device tree before booting: below 0xc0000000, the top of the 2 GiB
+# the kernel is told it has (mem=2048M; the board gives QEMU 256 MiB more, for ramoops and U-Boot's own
+# relocation). Debian's default, 0xffffffff, would put them above it, where the kernel adds the initrd's
+# pages back to its memory (MemTotal would change) and the device tree would leave it. Same lengths, so
+# the default environment keeps its size.
+UBOOT_PLACEMENT = [(b"fdt_high=0xffffffff\0", b"fdt_high=0xc0000000\0"),
+                   (b"initrd_high=0xffffffff\0", b"initrd_high=0xc0000000\0")]
 ROOT_PASSWORD = "hil-twin-3vQ8"  # the twin's published default; real boards get theirs from the env
 
 
@@ -116,6 +130,15 @@ def _patch_uboot(binary: bytes) -> bytes:
     return binary.replace(old, new)
 
 
+def _cap_uboot_placement(binary: bytes) -> bytes:
+    """U-Boot's default environment with ``UBOOT_PLACEMENT`` applied."""
+    for old, new in UBOOT_PLACEMENT:
+        if binary.count(old) != 1:
+            raise BuildError(f"u-boot.bin: expected one {old!r} in the default environment")
+        binary = binary.replace(old, new)
+    return binary
+
+
 def _password_hash(password: str) -> str:
     out = subprocess.run(
         ["openssl", "passwd", "-6", "-salt", "rk3576hiltwin", password], capture_output=True, text=True, check=True
@@ -138,7 +161,7 @@ def _base_rootfs(root: Path, kver: str, key: bytes) -> CpioWriter:
     for sub in ("lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu"):
         cpio.add_tree(root / sub, sub, exclude=("gconv",))
     cpio.add_symlink("lib/ld-linux-aarch64.so.1", "aarch64-linux-gnu/ld-linux-aarch64.so.1")
-    for rel in ("usr/sbin/dropbear", "usr/bin/dbclient", "usr/lib/openssh/sftp-server"):
+    for rel in ("usr/sbin/dropbear", "usr/bin/dbclient", "usr/lib/openssh/sftp-server", "usr/sbin/memtester"):
         cpio.add_file(rel, (root / rel).read_bytes(), 0o755)
     cpio.add_symlink("usr/lib/sftp-server", "openssh/sftp-server")
     mods = []
@@ -185,7 +208,7 @@ def build(force: bool = False, out: Path | None = None) -> dict:
     kernel = (root / "boot" / f"vmlinuz-{kver}").read_bytes()
     surface.ensure_host_packages()
     surface.prepare(apt, kver, out, packages[0]["version"])
-    uboot = _patch_uboot((root / "usr/lib/u-boot/qemu_arm64/u-boot.bin").read_bytes())
+    uboot = _cap_uboot_placement(_patch_uboot((root / "usr/lib/u-boot/qemu_arm64/u-boot.bin").read_bytes()))
     (out / "u-boot.bin").write_bytes(uboot)
 
     key = hostkey.derive()

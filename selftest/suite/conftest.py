@@ -147,3 +147,18 @@ def run_suite(tmp_path_factory, history_db):
         return result
 
     return run
+
+
+def after_test(test: str, delay: float, action):
+    """A ``during`` callback: ``action(proc)`` once ``test`` has finished and ``delay`` s passed."""
+    seen = {}
+
+    def during(proc, out) -> bool:
+        if "t" not in seen and any(n.endswith(test) for n in finished_tests(out)):
+            seen["t"] = time.monotonic()
+        if "t" in seen and time.monotonic() - seen["t"] >= delay:
+            action(proc)
+            return True
+        return False
+
+    return during

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 import pytest
 
 from hil.lab import places
 
+from selftest.suite.conftest import after_test
 from selftest.twin.conftest import run, ssh_client
 
 TIMESCALE = 0.1
@@ -27,23 +27,6 @@ LOCK_IN_PLACE = 3.0  # s after test_frequencies ends: the inference fixtures hav
 @pytest.fixture(scope="module")
 def bench(start_bench):
     return start_bench(boards=1, timescale=TIMESCALE)
-
-
-def _after(test: str, delay: float, action):
-    """A ``during`` callback: ``action(proc)`` once ``test`` has finished and ``delay`` s passed."""
-    seen = {}
-
-    def during(proc, out) -> bool:
-        from selftest.suite.conftest import finished_tests
-
-        if "t" not in seen and any(n.endswith(test) for n in finished_tests(out)):
-            seen["t"] = time.monotonic()
-        if "t" in seen and time.monotonic() - seen["t"] >= delay:
-            action(proc)
-            return True
-        return False
-
-    return during
 
 
 def _governors(bench) -> list[str]:
@@ -60,7 +43,7 @@ def test_a_spontaneous_reboot_mid_run_is_named(bench, run_suite):
     try:
         result = run_suite(bench, "--image", "twin-good", "--no-flash", "-k",
                            "test_boot or test_deploy or test_frequencies or test_text",
-                           during=_after("test_lock_and_restore", 0.0,
+                           during=after_test("test_lock_and_restore", 0.0,
                                          lambda proc: bench.call("PUT", "/fault/1/spontaneous-reboot", b"0.5")))
     finally:
         bench.call("DELETE", "/fault/1/spontaneous-reboot")
@@ -79,7 +62,7 @@ def test_a_spontaneous_reboot_mid_run_is_named(bench, run_suite):
 def test_sigterm_mid_run_ends_like_ctrl_c(bench, run_suite):
     """CI cancels with SIGTERM: results and JUnit written, clocks restored, place released."""
     result = run_suite(bench, "--image", "twin-good", "--no-flash",
-                       during=_after("test_lock_and_restore", LOCK_IN_PLACE,
+                       during=after_test("test_lock_and_restore", LOCK_IN_PLACE,
                                      lambda proc: proc.send_signal(signal.SIGTERM)))
     assert result.returncode == 2, result.output[-3000:]  # pytest's "interrupted"
     assert "KeyboardInterrupt" in result.output and "stopped by SIGTERM" in result.output
@@ -102,7 +85,7 @@ def test_kill_9_mid_run_is_cleaned_up_by_the_next_run(bench, run_suite):
         os.kill(proc.pid, signal.SIGKILL)
 
     first = run_suite(bench, "--image", "twin-good", "--no-flash", junit=False,
-                      during=_after("test_lock_and_restore", LOCK_IN_PLACE, kill))
+                      during=after_test("test_lock_and_restore", LOCK_IN_PLACE, kill))
     assert first.returncode == -signal.SIGKILL
     held = places.places_info(bench.state["coordinator"])["twin-1"]
     assert held["acquired"] and held["tags"].get(places.RunId.TAG, "").startswith(f"{killed['pid']}_")

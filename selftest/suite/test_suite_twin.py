@@ -164,7 +164,10 @@ def test_panic_at_boot_is_named(bench, run_suite):
 
 
 def test_no_login_gives_up_after_bounded_retries(bench, run_suite):
-    run = run_suite(bench, "--image", "twin-no-login", timeout=400)
+    # an image that never shows a login prompt: each attempt waits the whole login_timeout, kept short here
+    run = run_suite(bench, "--image", "twin-no-login", timeout=400,
+                    env_edits=[("login_timeout: 30\n        await_login_timeout: 1",
+                                "login_timeout: 15\n        await_login_timeout: 1")])
     case = "test_boot.py::test_boots_to_shell"
     assert run.outcome(case) == "failed"
     assert "did not reach shell in 3 attempts" in run.message(case)

@@ -102,7 +102,7 @@ KERNEL_DOC = """\
 """
 
 
-def _after(before: dict, **adds: dict[str, int]) -> dict:
+def with_ticks(before: dict, **adds: dict[str, int]) -> dict:
     """CONSTRUCTED second snapshot: ``before`` with ticks added per CPU (``cpu0={"user": 80}``);
     the aggregate line gets the sum, as the kernel's does."""
     out = dict(before)
@@ -116,7 +116,7 @@ def _after(before: dict, **adds: dict[str, int]) -> dict:
 
 FOUR = cs.parse_stat(FOUR_CORE)
 # cpu0 90 % busy, cpu1 0 % (its idle ticks partly iowait), cpu2 30 % (softirq counts), cpu3 75 %
-FOUR_AFTER = _after(FOUR, cpu0={"user": 80, "system": 10, "idle": 10}, cpu1={"idle": 90, "iowait": 10},
+FOUR_AFTER = with_ticks(FOUR, cpu0={"user": 80, "system": 10, "idle": 10}, cpu1={"idle": 90, "iowait": 10},
                     cpu2={"user": 25, "softirq": 5, "idle": 70}, cpu3={"user": 50, "system": 25, "idle": 25})
 
 
@@ -159,7 +159,7 @@ def test_cpu_offline_in_either_snapshot():
     assert got[3] is None and got[2] == 30.0
     # the real gapped file against itself plus 50 busy / 50 idle ticks on cpu8; cpu1 goes offline
     gaps = cs.parse_stat(PROCFS84_GAPS)
-    later = _after(gaps, cpu8={"user": 50, "idle": 50})
+    later = with_ticks(gaps, cpu8={"user": 50, "idle": 50})
     del later[1]
     util = cs.utilisation(gaps, later)
     assert util[8] == 50.0 and util[1] is None and util[0] is None  # cpu0: no ticks between
@@ -239,3 +239,56 @@ def test_report_and_cli(tmp_path, capsys):
 
 def test_cli_missing_file(tmp_path, capsys):
     check_missing_file(tmp_path, capsys, "proc-stat")
+
+
+# --- the NPU sampler's CPU field, and clusters /proc/stat shows only part of ------------------
+
+
+def sampler_field(text: str) -> str:
+    """The NPU sampler's CPU field made of a real file: its ``cpuN`` lines joined with ';'
+    (selftest/unit/test_npu_driver.py checks that the board-side loop prints exactly this)."""
+    return "".join(f"{line.strip()};" for line in text.splitlines() if line.strip()[:3] == "cpu"
+                   and line.strip()[3:4].isdigit())
+
+
+def test_parse_joined_reads_the_sampler_field_of_a_real_file():
+    eight = RHEL4_TWO_FILES.split("\n\n")[1]
+    field = sampler_field(eight)
+    assert field.startswith("cpu0 42536 798 4841 14790880 14778 124 3117;cpu1 ") and field.endswith("3447;")
+    got = cs.parse_joined(field)
+    assert list(got) == list(range(8)) and got == {k: v for k, v in cs.parse_stat(eight).items() if k != ALL}
+    gaps = cs.parse_joined(sampler_field(PROCFS84_GAPS))
+    assert gaps[96] == CpuTimes(101846, 22, 78433, 172521391, 21805, 0, 624, 0, 0, 0) and 2 not in gaps
+    assert cs.parse_joined("") == {}, "/proc/stat unreadable: an empty field"
+    with_aggregate = "cpu  2255 34 2290 22625563 6290 127 456 0 0 0;cpu0 1132 34 1441 11311718 3675 127 438 0 0 0;"
+    assert cs.parse_joined(with_aggregate) == {0: CpuTimes(1132, 34, 1441, 11311718, 3675, 127, 438, 0, 0, 0)}
+
+
+def test_cpu_ranges_as_sysfs_writes_them():
+    assert cs.cpu_ranges([0, 1, 2, 3]) == "0-3" and cs.cpu_ranges([3, 0, 1, 6]) == "0-1,3,6"
+    # prometheus/procfs#84's online CPUs: pairs with gaps
+    assert cs.cpu_ranges(k for k in cs.parse_stat(PROCFS84_GAPS) if k != ALL)[:23] == "0-1,8-9,16-17,24-25,32-"
+    assert cs.cpu_ranges([]) == ""
+
+
+def test_cluster_label():
+    assert cs.cluster_label("policy4") == "policy4 (Cortex-A72)"
+    assert cs.cluster_label("policy0", [0, 1, 2, 3]) == "policy0 (Cortex-A53, CPUs 0-3)"
+    assert cs.cluster_label("policy6", [6, 7]) == "policy6 (CPUs 6-7)"
+    assert cs.cluster_label("capacity485") == "capacity485"
+
+
+def test_unshown_names_clusters_proc_stat_does_not_show():
+    # the kernel doc's two-CPU /proc/stat under RK3576's cpufreq policies: what the twin booted
+    # with two CPUs shows (its faked policies name CPUs 0-3 and 4-7)
+    two = [k for k in cs.parse_stat(KERNEL_DOC) if k != ALL]
+    notes = cs.unshown(cs.RK3576_CLUSTERS, two)
+    assert notes == {
+        "policy0": "policy0 (Cortex-A53, CPUs 0-3): cpu2-3 not in /proc/stat (offline, or not present on this "
+                   "board); its figure is over cpu0-1 only",
+        "policy4": "policy4 (Cortex-A72, CPUs 4-7): none of its CPUs is in /proc/stat, which shows cpu0-1: "
+                   "offline, or not present on this board"}
+    eight = [k for k in cs.snapshots(RHEL4_TWO_FILES)[1] if k != ALL]
+    assert cs.unshown(cs.RK3576_CLUSTERS, eight) == {}
+    assert cs.unshown(cs.RK3576_CLUSTERS, [])["policy0"].endswith("which shows no CPU: offline, or not present "
+                                                                   "on this board")

@@ -10,7 +10,10 @@ and writes, not what the kernel makes of it (selftest/twin/test_surface_guest.py
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
+import subprocess
 import time
 
 import pytest
@@ -19,8 +22,10 @@ from labgrid.binding import StateError
 
 from hil.lab import NPUDriver, NPUProtocol
 from hil.lab.npu import (CPUFREQ_TARGETS, DEVFREQ_TARGETS, LOAD_PATHS, VERSION_PATHS, FrequencyLock, NPUError,
-                         NPUSample, clamp_to_opp, parse_samples)
-from selftest.unit.localboard import BUSYBOX, ZONES, LocalCommandDriver, LocalProcessDriver, write_surface
+                         NPUSample, clamp_to_opp, parse_samples, session_cpu)
+from hil.rockchip import cpustat
+from selftest.unit.localboard import BUSYBOX, ZONES, LocalCommandDriver, LocalProcessDriver, PipeProcess, write_surface
+from selftest.unit.test_cpustat import KERNEL_DOC, RHEL4_TWO_FILES, sampler_field, with_ticks
 
 pytestmark = pytest.mark.skipif(BUSYBOX is None, reason="needs busybox (the guest's shell) on the host")
 
@@ -369,8 +374,24 @@ def test_sampler_keeps_reading_while_the_body_runs(npu, target):
     with npu.sample(interval=0.001) as sampler:
         time.sleep(2.0)
     per_second = len(sampler.samples) / 2.0
-    pipe_full = 65536 / len(sampler.transcript.split("\n")[0])  # samples a 64 KiB pipe holds
+    line = next(line for line in sampler.transcript.split("\n") if line.startswith("@npu "))
+    pipe_full = 65536 / len(line)  # samples a 64 KiB pipe holds
     assert len(sampler.samples) > pipe_full * 1.3, f"{per_second:.0f} samples/s"
+
+
+def test_closing_the_sampler_stops_its_loop_when_closing_the_channel_would_not(npu, monkeypatch):
+    """dropbear keeps a closed channel's pipe open and the SSH driver's kill by job token misses
+    the loop's shell: the sampler kills the loop by the pid it printed first."""
+    closed = []
+    monkeypatch.setattr(PipeProcess, "_close", lambda self: closed.append(self))  # a close that stops nothing
+    with npu.sample(interval=0.05) as sampler:
+        time.sleep(0.2)
+    pid = int(re.search(r"^@npu-pid (\d+)$", sampler.transcript, re.M)[1])
+    [proc] = closed
+    assert proc.popen.pid == pid
+    assert proc.popen.wait(timeout=5) == -signal.SIGTERM, "the loop is killed by its pid"
+    monkeypatch.undo()
+    proc.close()
 
 
 def test_sampler_needs_a_load_file(npu, surface, target):
@@ -397,3 +418,100 @@ def test_parse_samples_skips_an_unfinished_line():
         NPUSample(12.5, {"Core0": 10, "Core1": 0}, {"soc-thermal": 42.5, "npu-thermal": 50.25},
                   "NPU load:  Core0: 10%, Core1:  0%,")]
 
+
+
+# --- CPU counters and clusters ---------------------------------------------------------------
+
+# RHEL 4 Reference Guide §5.2.27: a real eight-CPU /proc/stat, whole (cpu lines, intr, ctxt, ...)
+EIGHT_CPU_STAT = RHEL4_TWO_FILES.split("\n\n")[1]
+# the kernel's proc.txt §1.8 example without its prompt: a two-CPU /proc/stat (as a twin booted with -smp 2)
+TWO_CPU_STAT = "".join(line.strip() + "\n" for line in KERNEL_DOC.splitlines()[1:])
+SHELLS = {"busybox": [BUSYBOX, "sh", "-c"] if BUSYBOX else None, "dash": [shutil.which("dash"), "-c"],
+          "bash": [shutil.which("bash"), "-c"]}
+
+
+def _stat_text(snap: dict) -> str:
+    return "".join(f"cpu{'' if k == cpustat.ALL else k} {' '.join(map(str, v))}\n" for k, v in snap.items())
+
+
+def test_sample_reads_the_cpu_counters_of_proc_stat(npu, surface):
+    """The counters of every CPU, in the same line as the NPU load; a second snapshot with known
+    ticks added gives the utilisation per cluster by hand."""
+    surface.write("proc/stat", EIGHT_CPU_STAT)
+    before = cpustat.parse_stat(EIGHT_CPU_STAT)
+    # CONSTRUCTED: cpu4-7 100 ticks each, cpu4 and cpu5 fully busy (the runtime's two cores), cpu6-7 idle;
+    # cpu0 10 % busy, cpu1-3 idle
+    after = with_ticks(before, cpu0={"user": 10, "idle": 90}, cpu1={"idle": 100}, cpu2={"idle": 100},
+                   cpu3={"idle": 100}, cpu4={"user": 90, "system": 10}, cpu5={"user": 95, "softirq": 5},
+                   cpu6={"idle": 100}, cpu7={"idle": 100})
+    with npu.sample(interval=0.05) as sampler:
+        time.sleep(0.3)
+        surface.write("proc/stat", _stat_text(after) + EIGHT_CPU_STAT[EIGHT_CPU_STAT.index("intr"):])
+        time.sleep(0.3)
+    samples = sampler.samples
+    assert samples[0].cpu == {k: v for k, v in before.items() if k != cpustat.ALL}
+    assert samples[-1].cpu == {k: v for k, v in after.items() if k != cpustat.ALL}
+    assert samples[-1].load == {"Core0": 0, "Core1": 0} and samples[-1].npu_freq == 950_000_000
+    cpu = session_cpu([samples], cpustat.RK3576_CLUSTERS)
+    assert cpu.busy == {"policy0": [2.5], "policy4": [50.0]} and cpu.rejected("policy4") == []
+
+
+@pytest.mark.parametrize("shell_name", SHELLS)
+def test_the_sampler_line_in_each_shell(npu, surface, shell_name):
+    """busybox ash (the twin's and Buildroot's), bash (a Debian root login) and dash: the same
+    line, the CPU field being the file's cpu lines joined with ';' and nothing after them."""
+    argv = SHELLS[shell_name]
+    if argv is None or argv[0] is None:
+        pytest.skip(f"{shell_name} is not installed")
+    for stat in (EIGHT_CPU_STAT, TWO_CPU_STAT):
+        surface.write("proc/stat", stat)
+        out = subprocess.run([*argv, npu._sampler_script(0.01, 0.02)], capture_output=True, text=True, timeout=10)
+        assert out.returncode == 0 and out.stderr == "", out.stderr
+        pid, *lines = out.stdout.splitlines()
+        assert re.fullmatch(r"@npu-pid \d+", pid), "first the loop's pid, to stop it by"
+        assert len(lines) == 2 and all(line.count("\t") == 4 for line in lines), out.stdout
+        up, load, temps, freq, cpu = lines[0].removeprefix("@npu ").split("\t")
+        assert re.fullmatch(r"[\d.]+", up) and load == "NPU load:  Core0:  0%, Core1:  0%," and freq == "950000000"
+        assert temps.startswith("soc-thermal=") and cpu == sampler_field(stat)
+        assert [s.cpu for s in parse_samples(out.stdout)] == [cpustat.parse_joined(sampler_field(stat))] * 2
+    os.remove(surface.root / "proc/stat")
+    out = subprocess.run([*argv, npu._sampler_script(0.01, 0.01)], capture_output=True, text=True, timeout=10)
+    assert out.stdout.endswith("\t950000000\t\n") and out.stderr == "", "no /proc/stat: an empty field, no error"
+    assert parse_samples(out.stdout)[0].cpu == {}
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_the_cpu_counters_cost_no_process_per_sample(npu, surface, tmp_path):
+    """One fork per sample is the loop's sleep; reading /proc/stat adds none (one more, once:
+    the probe whether this shell's read has -d)."""
+    surface.write("proc/stat", EIGHT_CPU_STAT)
+    trace = tmp_path / "trace"
+    out = subprocess.run(["strace", "-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o", str(trace),
+                          BUSYBOX, "sh", "-c", npu._sampler_script(0.01, 0.05)], capture_output=True, text=True,
+                         timeout=20)
+    if out.returncode != 0 and "ptrace" in out.stderr:
+        pytest.skip(f"strace cannot trace here: {out.stderr.strip()}")
+    samples = parse_samples(out.stdout)
+    assert len(samples) == 5 and all(len(s.cpu) == 8 for s in samples)
+    forks = [line for line in trace.read_text().splitlines() if re.search(r"\b(clone3?|v?fork)\(", line)]
+    assert len(forks) == len(samples) + 1, forks
+
+
+def test_cpu_clusters_from_the_cpufreq_policies_in_one_command(npu, shell, surface):
+    assert npu.cpu_clusters() == {"policy0": [0, 1, 2, 3], "policy4": [4, 5, 6, 7]}
+    assert len(shell.commands) == 1
+    # RK3588's three policies (rknn-llm's other SoC), as related_cpus prints them
+    shutil.rmtree(surface.root / "sys/devices/system/cpu/cpufreq/policy4")
+    surface.write("sys/devices/system/cpu/cpufreq/policy4/related_cpus", "4 5\n")
+    surface.write("sys/devices/system/cpu/cpufreq/policy6/related_cpus", "6 7\n")
+    assert npu.cpu_clusters() == {"policy0": [0, 1, 2, 3], "policy4": [4, 5], "policy6": [6, 7]}
+
+
+def test_cpu_clusters_without_cpufreq_are_rk3576_s(npu, surface, caplog):
+    surface.write("sys/devices/system/cpu/cpufreq/policy0/related_cpus", "cpu0\n")
+    assert npu.cpu_clusters() == cpustat.RK3576_CLUSTERS
+    assert "a related_cpus that is no CPU list" in caplog.text
+    caplog.clear()
+    shutil.rmtree(surface.root / "sys/devices/system/cpu/cpufreq")
+    assert npu.cpu_clusters() == cpustat.RK3576_CLUSTERS
+    assert "no readable cpufreq policy" in caplog.text and "taking RK3576's clusters" in caplog.text

@@ -100,6 +100,23 @@ def test_scan_console_names_each_trouble_once():
     assert found[-1].line == "[   95.000000] Kernel panic - not syncing: Fatal exception"
 
 
+# A hung NPU recovered by the driver, as public reports quote it: an Orange Pi (rknpu 0.9.x, RK3588) and a
+# core that never acknowledged its job (RK3588, an iommu-less NPU node).
+NPU_RESETS = """\
+[  605.159276] RKNPU: failed to wait job, task counter: 0, flags: 0x5, ret = 0, elapsed time: 6160643us
+[  605.267268] RKNPU: job timeout, flags: 0x0, irq status: 0x0, raw status: 0x0, require mask: 0x300, task counter: 0x0, elapsed time: 6268640us
+[  605.375257] RKNPU: soft reset
+[  608.023253] RKNPU: job abort, flags: 0x0, ret: -512, elapsed time: 2632132us
+kern:  info: RKNPU: soft reset, num: 1
+"""
+
+
+def test_scan_console_names_npu_resets_and_their_timeouts():
+    found = rknpu.scan_console(NPU_RESETS)
+    assert [f.kind for f in found] == ["rknpu_error", "npu_reset", "npu_reset", "npu_reset", "npu_reset"]
+    assert found[4].line == "kern:  info: RKNPU: soft reset, num: 1"
+
+
 def test_scan_console_of_a_clean_boot():
     clean = "\n".join(CONSOLE.splitlines()[:2] + CONSOLE.splitlines()[-1:])
     assert rknpu.scan_console(clean) == []

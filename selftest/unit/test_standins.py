@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import select
 import shutil
 import subprocess
 import time
@@ -401,6 +402,137 @@ def test_decode_slow_fault(kit, board):
     assert len(base) == len(slow) == 5
     ratio = (sum(slow) / len(slow)) / (sum(base) / len(base))
     assert 0.92 < ratio < 0.98
+
+
+class Dialogue:
+    """A stand-in running interactively: ``turn`` sends a line and reads up to the next
+    ``user: `` prompt; ``rss_kib`` is the process's VmRSS now (from /proc/<pid>/status)."""
+
+    PROMPT = "\nuser: "
+
+    def __init__(self, kit, board, version, binary, args, loglevel=1):
+        bundle = kit.bundles[version]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "TWIN_ROOT": str(board.root),
+            "TWIN_TIMESCALE": TIMESCALE,
+            "LD_LIBRARY_PATH": str(bundle / "lib"),
+            "RKLLM_LOG_LEVEL": str(loglevel),
+            "TMPDIR": str(board.root.parent),
+        }
+        self.p = subprocess.Popen([BUSYBOX, "sh", f"./{binary}", *map(str, args)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=bundle, env=env)
+        self.buf = b""
+        self.read_to_prompt()
+
+    def read_to_prompt(self, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        fd = self.p.stdout.fileno()
+        while not self.buf.endswith(self.PROMPT.encode()):
+            left = deadline - time.monotonic()
+            assert left > 0, f"no prompt within {timeout} s:\n{self.buf.decode(errors='replace')}"
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                data = os.read(fd, 65536)
+                assert data, f"the stand-in ended:\n{self.buf.decode(errors='replace')}"
+                self.buf += data
+        out, self.buf = self.buf.decode(), b""
+        return out
+
+    def turn(self, line):
+        self.p.stdin.write(line.encode() + b"\n")
+        self.p.stdin.flush()
+        return self.read_to_prompt()
+
+    def rss_kib(self):
+        status = Path(f"/proc/{self.p.pid}/status").read_text()
+        return int(re.search(r"^VmRSS:\s+(\d+) kB$", status, re.M)[1])
+
+    def close(self):
+        try:
+            self.p.stdin.write(b"exit\n")
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            return self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            return self.p.wait()
+
+
+def peak_memory_mb(out):
+    lines = out.split("\n")
+    return [float(lines[i + 1].removeprefix("I rkllm: ")) for i, line in enumerate(lines)
+            if line == "I rkllm:  Peak Memory Usage (MB)"]
+
+
+@pytest.mark.parametrize("leak_mib", [None, "2"])
+def test_demo_leak_grows_the_process_per_turn(kit, board, leak_mib):
+    """demo-leak MIB: the process's own VmRSS and the runtime's peak memory grow by MIB MiB per
+    answered turn; without the fault both stay flat."""
+    if leak_mib:
+        board.fault("demo-leak", leak_mib)
+    d = Dialogue(kit, board, "1.3.0", "demo", demo_args(kit, "1.3.0", max_new=32))
+    try:
+        rss, peaks = [d.rss_kib()], []
+        for _ in range(6):
+            out = d.turn("0")
+            assert "robot: " in out
+            rss.append(d.rss_kib())  # between turns: the stand-in waits at its prompt
+            peaks += peak_memory_mb(out)
+    finally:
+        assert d.close() == 0
+    growth = [b - a for a, b in zip(rss[1:], rss[2:])]  # from the end of the first turn on
+    peak_steps = [round(b - a, 2) for a, b in zip(peaks, peaks[1:])]
+    assert len(peaks) == 6
+    if leak_mib:
+        assert all(1800 < g < 2600 for g in growth), f"VmRSS steps (KiB): {growth}"
+        assert sum(growth) / len(growth) == pytest.approx(2048, rel=0.1), f"VmRSS steps (KiB): {growth}"
+        assert rss[1] - rss[0] > 1800, "the first answered turn leaks too"
+        assert peak_steps == [2.0] * 5
+    else:
+        assert max(rss[1:]) - min(rss[1:]) < 512, f"VmRSS (KiB): {rss}"
+        assert peak_steps == [0.0] * 5
+
+
+def test_demo_leak_is_read_at_every_turn(kit, board):
+    """Switched on and off while the dialogue runs: only the turns it was on for leak, by the
+    value set then."""
+    d = Dialogue(kit, board, "1.3.0", "demo", demo_args(kit, "1.3.0", max_new=32))
+    fault = board.root / "run/twin/fault/demo-leak"
+    try:
+        d.turn("0")
+        steps, peaks = [], []
+        for value in (None, "3", "1", None):
+            if value:
+                board.fault("demo-leak", value)
+            else:
+                fault.unlink(missing_ok=True)
+            before = d.rss_kib()
+            peaks += peak_memory_mb(d.turn("0"))
+            steps.append(d.rss_kib() - before)
+    finally:
+        assert d.close() == 0
+    assert steps[0] < 256 and steps[3] < 256, steps
+    assert 3 * 1024 * 0.9 < steps[1] < 3 * 1024 * 1.25, steps
+    assert 1024 * 0.8 < steps[2] < 1024 * 1.4, steps
+    assert [round(b - a, 2) for a, b in zip(peaks, peaks[1:])] == [3.0, 1.0, 0.0]
+
+
+def test_demo_leak_only_for_answered_turns(kit, board):
+    """A turn that fails (prompt longer than the context) answers nothing and keeps nothing."""
+    board.fault("demo-leak", "4")
+    d = Dialogue(kit, board, "1.3.0", "demo", demo_args(kit, "1.3.0", max_new=32, max_ctx=100))
+    try:
+        assert "robot: " in d.turn("hello")  # a text prompt fits
+        before = d.rss_kib()
+        out = d.turn("0")  # the picture's 196 tokens do not
+        assert "prompt gather than max context" in out
+        after = d.rss_kib()
+    finally:
+        assert d.close() == 0
+    assert after - before < 256
 
 
 def test_time_scale_from_the_kernel_command_line(kit, board):

@@ -257,9 +257,11 @@ def vision_plots(tests: list[TestRecord]) -> Section:
 
 
 def series_plots(tests: list[TestRecord]) -> Section:
-    """Time series recorded during the tests (NPU load, temperatures): one chart per series name.
+    """Time series recorded during the tests (NPU load with the CPU clusters' utilisation,
+    temperatures): one chart per series name.
 
-    Colour tells the label (core, thermal zone) apart, line style the board.
+    Colour tells the label (NPU core, CPU cluster, thermal zone) apart, line style the board. A
+    value of None (a CPU cluster before a session's second sample) is a gap in its line.
     """
     section = Section()
     by_name: dict[str, list[tuple[TestRecord, dict]]] = {}
@@ -295,10 +297,11 @@ def series_plots(tests: list[TestRecord]) -> Section:
         if not lines:
             section.notes.append(f"Series {name}: no values to draw, so no chart.")
             continue
-        title = f"{name} during inference"
-        section.plots.append(chart(f"series:{name}", title, "time (s)", axis_label(name, unit), lines,
-                                   caption=("Sampled while the test ran. Colour: core or thermal zone"
-                                           + ("; line style: board." if len(boards) > 1 else "."))))
+        x = next((s.get("x") for _, s in entries if s.get("x")), None)
+        title = f"{name} per {x}" if x else f"{name} over time"
+        section.plots.append(chart(f"series:{name}", title, x or "time (s)", axis_label(name, unit), lines,
+                                   caption=("Sampled while the test ran. Colour: NPU core, CPU cluster or "
+                                            "thermal zone" + ("; line style: board." if len(boards) > 1 else "."))))
     return section
 
 

@@ -915,12 +915,22 @@ struct policy_attr {
 	ssize_t (*store)(struct twin_policy *p, const char *buf, size_t count);
 };
 
+/*
+ * The CPUs of a policy: the RK3576's 0-3 and 4-7 on a guest with 8 CPUs; on a smaller guest the
+ * first half of its CPUs are the A53 cluster and the rest the A72 one, so that related_cpus names
+ * CPUs that /proc/stat shows (with 2 CPUs: policy0 is cpu0, policy4 is cpu1).
+ */
 static ssize_t cpus_show(struct twin_policy *p, char *buf)
 {
-	int i, len = 0;
+	int i, len = 0, nr = num_possible_cpus();
+	int first = p->first_cpu, count = 4;
 
-	for (i = 0; i < 4; i++)
-		len += sysfs_emit_at(buf, len, "%d ", p->first_cpu + i);
+	if (nr < 8) {
+		count = p->first_cpu ? nr - nr / 2 : (nr > 1 ? nr / 2 : 1);
+		first = p->first_cpu ? (nr > 1 ? nr / 2 : 0) : 0;
+	}
+	for (i = 0; i < count; i++)
+		len += sysfs_emit_at(buf, len, "%d ", first + i);
 	len += sysfs_emit_at(buf, len, "\n");
 	return len;
 }

@@ -1,0 +1,153 @@
+"""The guest's fault script (hil/twin/guest/rootfs/usr/libexec/twin/fault) under the host's
+busybox, in a fake root (``TWIN_ROOT``): the npu-heating fault's onset timer.
+
+npu-heating SECONDS writes the thermal-throttle fault file after SECONDS seconds with the NPU
+busy (the load the stand-ins set in /sys/module/rknpu/parameters/twin_load); a clear stops the
+timer and removes the throttle it caused. The timer ticks in real seconds, so these tests take
+a few; they wait for conditions by polling against a deadline, never for a fixed time.
+(demo-leak, the other soak fault, is in test_standins.py: it lives in the demo stand-in.)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+BUSYBOX = shutil.which("busybox")
+pytestmark = pytest.mark.skipif(BUSYBOX is None, reason="needs busybox (the guest's shell) on the host")
+
+FAULT = Path(__file__).resolve().parents[2] / "hil/twin/guest/rootfs/usr/libexec/twin/fault"
+
+
+class Guest:
+    """A fake guest root with the NPU load file and the fault directory."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.faults = root / "run/twin/fault"
+        self.load = root / "sys/module/rknpu/parameters/twin_load"
+        self.load.parent.mkdir(parents=True)
+        self.npu("0 0")
+
+    def npu(self, load: str) -> None:
+        self.load.write_text(load + "\n")
+
+    def fault(self, *args: str) -> None:
+        """What the agent runs for a line from the bench: fault NAME VALUE, clear [NAME]."""
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TWIN_ROOT": str(self.root)}
+        p = subprocess.run([BUSYBOX, "sh", str(FAULT), *args], env=env, capture_output=True, timeout=10)
+        assert p.returncode == 0, p.stderr.decode()
+
+    @property
+    def throttle(self) -> Path:
+        return self.faults / "thermal-throttle"
+
+    def timer_pid(self) -> int | None:
+        path = self.root / "run/twin/npu-heating.pid"
+        return int(path.read_text()) if path.exists() else None
+
+    def state(self) -> tuple[int, int, int] | None:
+        """(seconds busy, seconds needed, seconds elapsed) as the timer last wrote them."""
+        try:
+            busy, need, elapsed = map(int, (self.root / "run/twin/npu-heating.state").read_text().split())
+        except (FileNotFoundError, ValueError):
+            return None
+        return busy, need, elapsed
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.05)  # polling interval, not a wait standing in for the condition
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+
+
+@pytest.fixture
+def guest(tmp_path):
+    g = Guest(tmp_path / "root")
+    yield g
+    g.fault("clear")  # never leave a timer behind
+
+
+def test_npu_heating_trips_after_its_seconds_under_load(guest):
+    guest.npu("95 93")
+    start = time.monotonic()
+    guest.fault("fault", "npu-heating", "2")
+    assert (guest.faults / "npu-heating").read_text() == "2\n"
+    assert not guest.throttle.exists()
+    pid = guest.timer_pid()
+    assert pid and alive(pid)
+    wait_for(guest.throttle.exists, 10, "the thermal-throttle fault file")
+    took = time.monotonic() - start
+    assert 1.9 < took < 4, f"tripped after {took:.2f} s"
+    assert guest.throttle.read_text() == "npu-heating\n"
+    assert guest.state()[:2] == (2, 2)
+    wait_for(lambda: not alive(pid), 5, "the timer ending once it has tripped")
+    # clearing the fault removes the throttle it caused
+    guest.fault("clear", "npu-heating")
+    assert not guest.throttle.exists() and not (guest.faults / "npu-heating").exists()
+
+
+def test_idle_seconds_do_not_count(guest):
+    guest.fault("fault", "npu-heating", "1")
+    wait_for(lambda: (guest.state() or (0, 0, 0))[2] >= 2, 10, "two ticks of the timer")
+    assert guest.state()[0] == 0, "an idle NPU does not heat the SoC"
+    assert not guest.throttle.exists()
+    guest.npu("78 76")
+    wait_for(guest.throttle.exists, 10, "the trip once the NPU is busy")
+    busy, need, elapsed = guest.state()
+    assert busy == need == 1 and elapsed >= 3
+
+
+@pytest.mark.parametrize("clear", [("clear", "npu-heating"), ("clear",)])
+def test_clear_cancels_the_onset(guest, clear):
+    guest.npu("95 93")
+    guest.fault("fault", "npu-heating", "2")
+    pid = guest.timer_pid()
+    guest.fault(*clear)
+    # the script waits for its timer to end; the timer is the only writer of the throttle file
+    assert not alive(pid)
+    assert guest.timer_pid() is None
+    assert not guest.throttle.exists() and not (guest.faults / "npu-heating").exists()
+
+
+def test_clear_keeps_a_thermal_throttle_set_on_its_own(guest):
+    guest.npu("95 93")
+    guest.fault("fault", "thermal-throttle", "1")
+    guest.fault("fault", "npu-heating", "1")
+    pid = guest.timer_pid()
+    wait_for(lambda: not alive(pid), 10, "the timer tripping")
+    assert guest.throttle.read_text() == "1\n", "the trip leaves the fault set on its own alone"
+    guest.fault("clear", "npu-heating")
+    assert guest.throttle.read_text() == "1\n"
+    guest.fault("clear", "thermal-throttle")
+    assert not guest.throttle.exists()
+
+
+def test_setting_it_again_starts_over(guest):
+    guest.npu("95 93")
+    guest.fault("fault", "npu-heating", "1")
+    wait_for(guest.throttle.exists, 10, "the first trip")
+    first = guest.timer_pid()
+    guest.fault("fault", "npu-heating", "30")
+    assert not guest.throttle.exists(), "a cool SoC again: its own throttle goes"
+    second = guest.timer_pid()
+    assert second and second != first and alive(second)
+    assert (guest.faults / "npu-heating").read_text() == "30\n"
+    assert guest.state()[:2] == (0, 30)
