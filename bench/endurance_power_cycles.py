@@ -49,6 +49,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--min-low", type=float, default=90.0, help="the lower-bound limit in percent")
     p.add_argument("--timescale", type=float, default=0.1)
+    p.add_argument("--silence", type=float, default=10.0, help="console silence that counts a boot as hung (s)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         config = benchmod.BenchConfig(boards=1, base_port=free_base_port(28300), timescale=args.timescale,
@@ -59,7 +60,7 @@ def main() -> None:
             target = bench.environment(Path(tmp)).get_target("main")
             strategy = target.get_driver("RK3576Strategy")
             strategy.transition("shell")
-            cycler = BootCycler(strategy, target.get_driver("NPUDriver"), silence_timeout=10)
+            cycler = BootCycler(strategy, target.get_driver("NPUDriver"), silence_timeout=args.silence)
             verdicts = {}
             for label, fault in (("with boot-fail", f"{args.fail_pct:g}:{args.stage}:{args.seed}"), ("clean", None)):
                 if fault:
