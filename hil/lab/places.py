@@ -28,6 +28,7 @@ import attr
 
 CLIENT_TIMEOUT = 60.0
 RESERVE_TIMEOUT = 120.0
+UNTAGGED_GRACE = 5.0  # how long an untagged place of this user may be a run between acquire and tag
 
 
 class PlaceError(RuntimeError):
@@ -135,11 +136,20 @@ def acquire(coordinator: str, place: str, run: RunId | None = None) -> str | Non
     """
     run = run or RunId.this_process()
     note = None
-    proc = labgrid_client(coordinator, "acquire", place=place)
-    if proc.returncode != 0:
+    deadline = time.monotonic() + UNTAGGED_GRACE
+    while True:
+        proc = labgrid_client(coordinator, "acquire", place=place)
+        if proc.returncode == 0:
+            break
         if "You have already acquired place" not in proc.stderr:
             raise PlaceError(f"cannot acquire place {place} at {coordinator}: {_last_line(proc)}")
-        holder = RunId.from_tag(places_info(coordinator).get(place, {}).get("tags", {}).get(RunId.TAG))
+        holder = _run_of(coordinator, place)
+        # A run tags its place just after acquiring it and untags it just before releasing it:
+        # an untagged place of this user is a run in between for a moment, or a hand's lock.
+        if holder is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if proc.returncode != 0:
         free = f"labgrid-client -x {coordinator} -p {place} release"
         if holder is None:
             raise PlaceError(f"place {place} is already acquired by you ({labgrid_host()}), but by no run of this "
@@ -158,13 +168,18 @@ def acquire(coordinator: str, place: str, run: RunId | None = None) -> str | Non
 def release(coordinator: str, place: str, run: RunId | None = None) -> None:
     """Release a place this run acquired; a place another run holds by now is left to it."""
     run = run or RunId.this_process()
-    holder = RunId.from_tag(places_info(coordinator).get(place, {}).get("tags", {}).get(RunId.TAG))
+    holder = _run_of(coordinator, place)
     if holder is not None and holder != run:
         raise PlaceError(f"place {place} is held by {holder.describe()} now, not by this run: left to it")
     _set_run_tag(coordinator, place, "")
     proc = labgrid_client(coordinator, "release", place=place)
     if proc.returncode != 0:
         raise PlaceError(f"cannot release place {place}: {proc.stderr.strip()}")
+
+
+def _run_of(coordinator: str, place: str) -> RunId | None:
+    """The run whose tag a place carries, if any."""
+    return RunId.from_tag(places_info(coordinator).get(place, {}).get("tags", {}).get(RunId.TAG))
 
 
 def _set_run_tag(coordinator: str, place: str, value: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -137,3 +138,30 @@ def test_a_place_acquired_by_hand_is_not_shared_with_a_run(bench, tmp_path):
         assert (bench.board(1)["boots"], bench.board(1)["power"]) == (boots, power), "the run touched the board"
     finally:
         assert client(env_file, "release").returncode == 0
+
+
+def test_a_run_between_acquire_and_tag_or_untag_and_release_is_waited_for(bench, tmp_path):
+    """A run tags its place just after acquiring it and untags it just before releasing it; a
+    second run that looks in between must wait the moment out, not call it a hand's lock."""
+    coordinator = bench.state["coordinator"]
+    env_file = bench.env_file(tmp_path, board=2)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    tagging = places.RunId(host=places.labgrid_host(), pid=other.pid, started=1)
+    try:
+        assert client(env_file, "acquire").returncode == 0  # acquired, not yet tagged
+        later = threading.Timer(1.5, places._set_run_tag, (coordinator, "twin-2", tagging.tag))
+        later.start()
+        with pytest.raises(places.PlaceError, match=f"held by the run of pid {other.pid} on"):
+            places.acquire(coordinator, "twin-2")
+        later.join()
+        places._set_run_tag(coordinator, "twin-2", "")  # untagged, not yet released
+        later = threading.Timer(1.5, client, (env_file, "release"))
+        later.start()
+        assert places.acquire(coordinator, "twin-2") is None
+        later.join()
+        assert places.RunId.from_tag(places.places_info(coordinator)["twin-2"]["tags"][places.RunId.TAG]) \
+            == places.RunId.this_process()
+    finally:
+        other.kill()
+        places._set_run_tag(coordinator, "twin-2", "")
+        client(env_file, "release")  # fails harmlessly when the place is free already
