@@ -89,7 +89,7 @@ def test_power_cuts_during_writes(power_cutter, endurance, endurance_log, progre
             cuts.append(cut)
             record_property(f"power_cut_{n}", f"after {cut.cut_after_s:g} s: {len(cut.synced)} synced files, "
                                               f"{len(cut.unsynced)} unsynced ({', '.join(cut.unsynced_lost) or 'none'} "
-                                              f"lost), filesystem check: {cut.fsck or 'no e2fsck on the board'}")
+                                              f"lost), filesystem check: {cut.fsck or 'not run'}")
             bar.update(n, f"{sum(len(c.lost_synced) for c in cuts)} synced files lost")
             if cut.error:
                 break

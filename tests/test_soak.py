@@ -5,14 +5,16 @@ A long test, chosen with ``-m soak`` (or ``--soak-duration 2h``). One demo sessi
 the reference text prompt and picture question for the whole duration (``hil.suite.soak``);
 each window (a twentieth of the soak) is kept in the run folder as it ends. Gated: the
 demo's memory growth, proven by the low end of its slope's 95 % interval (MiB per hour), and
-the decode rate of the last tenth of the soak against its first. Recorded: the slopes, when
-the NPU clock first fell below its lock, and every series over the soak for the report.
+the decode rate of the last tenth of the soak against its first, and each CPU cluster's use
+(the median of its windows, held to the session limits). Recorded: the slopes, when the NPU
+clock first fell below its lock, and every series over the soak for the report.
 """
 
 import pytest
 
 from hil.lab.npu import NPU_DEVFREQ
 from hil.measure.endurance import leak_mib_per_hour
+from hil.rockchip import cpustat
 
 
 def _rss(window):
@@ -21,7 +23,7 @@ def _rss(window):
 
 @pytest.mark.soak("soak")
 @pytest.mark.figures("soak_turns", "soak_decode_drift_pct", "soak_decode_slope_tps_per_h", "soak_rss_growth_mib_per_h",
-                     "soak_rss_growth_low_mib_per_h")
+                     "soak_rss_growth_low_mib_per_h", "soak_cpu_busy_pct.policy0", "soak_cpu_busy_pct.policy4")
 def test_inference_soak(soak, locked_frequencies, measure, model_limits, record_property):
     result = soak.run()
     if result.error and not result.turns:
@@ -50,6 +52,13 @@ def test_inference_soak(soak, locked_frequencies, measure, model_limits, record_
         measure("soak_throttle_onset_s", [onset], "s").within(model_limits)
 
     t = [w.t for w in result.windows]
+    clusters = sorted({c for w in result.windows for c in w.cpu_busy_pct})
+    cpu = {c: [w.cpu_busy_pct.get(c) for w in result.windows] for c in clusters}
+    for c in clusters:
+        measure(f"soak_cpu_busy_pct.{c}", [v for v in cpu[c] if v is not None], "%",
+                rejected=[f"window {w.index}: no counters for {c}" for w in result.windows
+                          if w.cpu_busy_pct.get(c) is None]).within(model_limits.get(cpustat.limit_name(c)))
+    measure.series("soak_cpu", "%", t, {cpustat.cluster_label(c): cpu[c] for c in clusters})
     measure.series("soak_throughput", "tok/s", t, {"decode": [w.decode_tps for w in result.windows],
                                                    "prefill": [w.prefill_tps for w in result.windows]})
     measure.series("soak_memory", "MiB", t, {"demo RSS": [_rss(w) for w in result.windows],

@@ -4,8 +4,10 @@ CMA and DMA-buf in use, what is available), the NPU, DDR and CPU clocks, the tem
 The formats are the kernel's own: ``/proc/meminfo`` (``CmaTotal:  643072 kB``),
 ``/proc/<pid>/status`` (``VmRSS:     1234 kB``), the last line of
 ``/sys/kernel/debug/dma_buf/bufinfo`` (``Total 12 objects, 4096000 bytes``, dma-buf.c), devfreq
-``cur_freq`` in Hz, cpufreq ``scaling_cur_freq`` in kHz and thermal ``temp`` in millidegrees.
-A value the board does not have (no CMA, debugfs not mounted) is None, never 0.
+``cur_freq`` in Hz, cpufreq ``scaling_cur_freq`` in kHz, thermal ``temp`` in millidegrees and
+the ``cpuN`` lines of ``/proc/stat`` (whose difference between two readings is each cluster's
+CPU use, ``hil.rockchip.cpustat``). A value the board does not have (no CMA, debugfs not
+mounted) is None, never 0.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import shlex
 
 import attr
 
+from hil.rockchip import cpustat
 from hil.rockchip.rknpu import parse_millidegrees
 
 DMABUF_INFO = "/sys/kernel/debug/dma_buf/bufinfo"
@@ -41,7 +44,8 @@ def snapshot_command(programs: tuple[str, ...]) -> str:
         + f"for d in {CPUFREQ_GLOB}; do f=; read -r f < \"$d/scaling_cur_freq\" 2>/dev/null && "
           "echo \"@cpufreq ${d##*/} $f\"; done; "
         f"for z in {THERMAL_GLOB}; do {{ read -r t < \"$z/type\" && read -r v < \"$z/temp\"; }} 2>/dev/null && "
-          "echo \"@temp $t $v\"; done; true"
+          "echo \"@temp $t $v\"; done; "
+        "echo @stat; grep '^cpu[0-9]' /proc/stat; true"
     )
 
 
@@ -56,9 +60,10 @@ class BoardState:
     ddr_hz = attr.ib(default=None)
     cpu_khz = attr.ib(factory=dict)  # cpufreq policy -> kHz
     temps_c = attr.ib(factory=dict)  # thermal zone type -> °C (the first zone of each type)
+    cpu_times = attr.ib(factory=dict, repr=False)  # CPU number -> cpustat.CpuTimes: counters, not a reading
 
     def to_dict(self) -> dict:
-        return attr.asdict(self)
+        return attr.asdict(self, filter=lambda a, _: a.name != "cpu_times")
 
 
 def _mib(kib: int | None) -> float | None:
@@ -84,4 +89,6 @@ def parse_snapshot(text: str) -> BoardState:
                       npu_hz=int(freqs["npu"]) if "npu" in freqs else None,
                       ddr_hz=int(freqs["ddr"]) if "ddr" in freqs else None,
                       cpu_khz={p: int(k) for p, k in re.findall(r"^@cpufreq (\S+) (\d+)$", text, re.M)},
-                      temps_c=temps)
+                      temps_c=temps,
+                      cpu_times={cpu: t for cpu, t in cpustat.parse_stat(text.rpartition("@stat")[2]).items()
+                                 if cpu != cpustat.ALL} if "@stat" in text else {})

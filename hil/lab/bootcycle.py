@@ -185,7 +185,6 @@ class BootCycler:
                 f"pstore kept {', '.join(sorted(pstore))} from a reset before this boot" if pstore else None,
                 f"the board reset itself after a panic: {clock.reset_after_panic}" if clock.reset_after_panic else None,
                 f"the console shows {boots} boots in one cycle" if boots > 1 else None]))
-        boot = clock.boot
         result = CycleResult(n=n, how=how, ok=stopped_at is None, reached=dict(clock.reached), stopped_at=stopped_at,
                              reason=reason, panic=clock.panic,
                              last_lines=clock.last_lines() if stopped_at else [], pstore=pstore, boots_seen=boots,

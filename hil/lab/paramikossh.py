@@ -118,7 +118,10 @@ def job_command(command: str, token: str, *, env: Mapping[str, str] | None = Non
 
     HIL_JOB marks every process the command starts, so a timed-out or closed command can be
     stopped with all its children: closing the channel does not stop them (dropbear sends no
-    signal to a command without a terminal). dropbear ignores ``env`` requests, hence export.
+    signal to a command without a terminal). dropbear ignores ``env`` requests, hence export;
+    the command then runs in a shell started after the export (``exec sh -c``), because
+    ``/proc/PID/environ``, which ``kill_job_command`` reads, shows only what a process was
+    started with: a loop run by the exporting shell itself would never be found.
     """
     exports = [f"HIL_JOB={token}"]
     for name, value in (env or {}).items():
@@ -128,7 +131,7 @@ def job_command(command: str, token: str, *, env: Mapping[str, str] | None = Non
     line = "export " + " ".join(exports) + "; "
     if cwd is not None:
         line += f"cd -- {shlex.quote(cwd)} || exit; "
-    return line + command
+    return line + "exec sh -c " + shlex.quote(command)
 
 
 def kill_job_command(token: str) -> str:

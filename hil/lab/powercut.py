@@ -43,13 +43,20 @@ def writer_command(directory: str, kib: int = FILE_KIB, pause_s: float = PAUSE_S
 
 
 def check_command(directory: str) -> str:
-    """After the boot: the kernel's ext4/jbd2 lines, e2fsck (read only) of the partition that holds
-    ``directory`` where the board has e2fsck, and the hash of every file left."""
+    """After the boot: the kernel's ext4/jbd2 lines, e2fsck of the partition that holds
+    ``directory`` where the board has e2fsck, and the hash of every file left.
+
+    e2fsck checks the partition remounted read-only (which writes the journal back): on a
+    mounted read-write ext4 it reads a live filesystem and reports what is only in flight. A
+    partition that cannot be remounted (a program has a file open for writing) is not checked,
+    and the output says so."""
     d = shlex.quote(directory)
     return (f"echo @dmesg; dmesg | grep -E 'EXT4-fs|JBD2|I/O error'; "
-            f"dev=$(df {d} 2>/dev/null | awk 'NR==2 {{print $1}}'); echo \"@device $dev\"; "
-            "if command -v e2fsck >/dev/null 2>&1; then echo @fsck; e2fsck -fn \"$dev\" 2>&1; "
-            "echo \"@fsck-status $?\"; else echo @no-fsck; fi; "
+            f"set -- $(df {d} 2>/dev/null | awk 'NR==2 {{print $1, $NF}}'); dev=$1 mnt=$2; echo \"@device $dev\"; "
+            "if ! command -v e2fsck >/dev/null 2>&1; then echo '@no-fsck no e2fsck on the board'; "
+            "elif mount -o remount,ro \"$mnt\" 2>/dev/null; then echo @fsck; e2fsck -fn \"$dev\" 2>&1; "
+            "echo \"@fsck-status $?\"; mount -o remount,rw \"$mnt\"; "
+            "else echo \"@no-fsck not run: $mnt could not be remounted read-only (in use)\"; fi; "
             f"echo @hashes; cd {d} 2>/dev/null && sha256sum f* u* 2>/dev/null; true")
 
 
@@ -62,7 +69,7 @@ class CutResult:
     lost_synced = attr.ib(factory=list)  # synced files that are missing or changed: data loss
     unsynced_lost = attr.ib(factory=list)  # unsynced files gone or changed, as expected of a cut
     fs_errors = attr.ib(factory=list)  # kernel lines and e2fsck's findings
-    fsck = attr.ib(default=None)  # "clean", "errors (status N)", or None when the board has no e2fsck
+    fsck = attr.ib(default=None)  # "clean", "errors (status N)", or why it was not run
     error = attr.ib(default=None)  # why the cut could not be checked (no boot, no writer)
 
     @property
@@ -91,7 +98,8 @@ def verify(synced: dict, unsynced: dict, check_output: str) -> tuple[list, list,
     """(lost synced files, lost unsynced files, filesystem errors, fsck verdict) from ``check_command``'s output."""
     dmesg = check_output.split("@dmesg", 1)[-1].split("@device", 1)[0]
     errors = [line.strip() for line in dmesg.splitlines() if FS_ERROR.search(line)]
-    fsck = None
+    skipped = re.search(r"^@no-fsck (.+)$", check_output, re.M)
+    fsck = skipped[1].strip() if skipped else None
     if "@fsck-status" in check_output:
         status = int(re.search(r"@fsck-status (\d+)", check_output)[1])
         fsck = "clean" if status == 0 else f"errors (status {status})"

@@ -7,9 +7,10 @@ picture (a multimodal turn, where the demo build takes both in one session; text
 ``llm`` program), for ``duration_s``. Each answer is checked as the benchmarks check theirs
 (keywords, and the golden answer where one is recorded); a wrong answer ends the soak at that
 turn, which is named. Every ``window_s`` the board is read once (``hil.lab.boardstate``: the
-demo's resident set, CMA and DMA-buf in use, clocks, temperatures) and the window, with the
-median decode and prefill rate and the runtime's peak memory of its turns, is handed to
-``on_window`` at once, so a killed soak keeps every finished window. The NPU sampler runs
+demo's resident set, CMA and DMA-buf in use, clocks, temperatures, the CPU counters) and the
+window, with the median decode and prefill rate and the runtime's peak memory of its turns and
+each CPU cluster's use since the window before, is handed to ``on_window`` at once, so a killed
+soak keeps every finished window. The NPU sampler runs
 through the whole session; its clock readings say when throttling began.
 """
 
@@ -26,7 +27,7 @@ from hil.kit.golden import GoldenAnswers
 from hil.lab.boardstate import BoardState, parse_snapshot, snapshot_command
 from hil.lab.rkllmdemo import DemoError, has_llm
 from hil.measure import endurance
-from hil.rockchip import demo_log, rkllm_log
+from hil.rockchip import cpustat, demo_log, rkllm_log
 from hil.suite.inference import MAX_CONTEXT_LEN, MAX_NEW_TOKENS, InferenceRunner
 
 #: Windows per soak when none is given: enough points for a slope, few enough to read.
@@ -56,6 +57,7 @@ class SoakWindow:
     prefill_tps = attr.ib(default=None)
     peak_memory_mib = attr.ib(default=None)  # highest the runtime reported in the window
     board = attr.ib(factory=BoardState)  # read at the window's end
+    cpu_busy_pct = attr.ib(factory=dict)  # cluster -> % busy since the reading before (None: not measurable)
 
     @property
     def t(self) -> float:
@@ -105,6 +107,7 @@ class Soak:
     window_s: float | None = attr.ib(default=None)
     on_window: Callable[[SoakWindow], None] | None = attr.ib(default=None)
     on_turn: Callable[[SoakTurn], None] | None = attr.ib(default=None)
+    clusters: dict[str, list[int]] = attr.ib(factory=dict)  # cluster -> its CPUs, for cpu_busy_pct
 
     def __attrs_post_init__(self) -> None:
         if self.window_s is None:
@@ -114,6 +117,7 @@ class Soak:
         self._window_turns: list[SoakTurn] = []
         self._window_start = 0.0
         self._asked: list = []
+        self._last_board = BoardState()  # the reading the next window's CPU use is counted from
 
     # --- what is asked -------------------------------------------------------------------
     def _questions(self) -> list[tuple[prompt_set.Prompt, str, str | None, tuple]]:
@@ -170,21 +174,27 @@ class Soak:
         if not self._window_turns:
             return
         turns, self._window_turns = self._window_turns, []
-        programs = ("llm", "demo") if has_llm(self.runner.demo.demo_version) else ("demo",)
-        try:
-            board = parse_snapshot("\n".join(self.command.run_check(snapshot_command(programs), timeout=30)))
-        except Exception as e:  # noqa: BLE001 - a window without its reading still counts its turns
-            self.runner.demo.logger.warning("soak window %d: no board reading: %s", len(self._result.windows), e)
-            board = BoardState()
+        board = self._read_board()
+        before, self._last_board = self._last_board, board
+        cpu = (cpustat.cluster_utilisation(before.cpu_times, board.cpu_times, self.clusters)
+               if before.cpu_times and board.cpu_times else {})
         peaks = [t.peak_memory_mib for t in turns if t.peak_memory_mib is not None]
         window = SoakWindow(index=len(self._result.windows), t0=round(self._window_start, 3), t1=turns[-1].t,
                             turns=len(turns), decode_tps=_median(t.decode_tps for t in turns),
                             prefill_tps=_median(t.prefill_tps for t in turns),
-                            peak_memory_mib=max(peaks) if peaks else None, board=board)
+                            peak_memory_mib=max(peaks) if peaks else None, board=board, cpu_busy_pct=cpu)
         self._window_start = self._elapsed()
         self._result.windows.append(window)
         if self.on_window is not None:
             self.on_window(window)
+
+    def _read_board(self) -> BoardState:
+        programs = ("llm", "demo") if has_llm(self.runner.demo.demo_version) else ("demo",)
+        try:
+            return parse_snapshot("\n".join(self.command.run_check(snapshot_command(programs), timeout=30)))
+        except Exception as e:  # noqa: BLE001 - a window without its reading still counts its turns
+            self.runner.demo.logger.warning("soak window %d: no board reading: %s", len(self._result.windows), e)
+            return BoardState()
 
     # --- the session ---------------------------------------------------------------------
     def run(self) -> SoakResult:
@@ -195,6 +205,7 @@ class Soak:
             self._result.error = "not run, configuration check failed: " + "; ".join(
                 f"[{p.check}] {p.message}" for p in problems)
             return self._result
+        self._last_board = self._read_board()
         self._start = time.monotonic()
         with runner.npu.sample(max_seconds=self.duration_s + 3600) as sampler:
             board_t0 = None

@@ -52,7 +52,7 @@ log = logging.getLogger("hil.twin.board")
 # What the bench can switch on at run time. Guest faults are passed to the guest agent.
 HOST_FAULTS = {"boot-hang", "serial-garbage", "spontaneous-reboot", "pdu-hang", "boot-fail"}
 GUEST_FAULTS = {"kernel-panic", "ssh-down", "decode-slow", "oom-kill", "userdata-full", "thermal-throttle",
-                "rknn-slow", "rknn-answer", "demo-leak", "npu-heating"}
+                "rknn-slow", "rknn-answer", "demo-leak", "npu-heating", "npu-timeout", "reboot-panic"}
 FAULTS = HOST_FAULTS | GUEST_FAULTS
 # What each fault's argument is: None for an on/off fault (no argument, or 1), a text for an
 # argument of its own form (checked by ``check_fault_value``: the words of ``FAULT_WORDS``, or
@@ -82,6 +82,8 @@ FAULT_ARGUMENTS: dict[str, tuple[str, float, float, bool] | str | None] = {
     "npu-heating": ("the seconds with the NPU busy before the SoC crosses its trip and the NPU clock is capped: "
                     "a number from 0 to a day, fractions rounded up to whole seconds (1 when left out)",
                     0.0, 86400.0, True),
+    "npu-timeout": None,  # every NPU job the stand-ins start times out once and is recovered by a soft reset
+    "reboot-panic": None,  # every warm reboot panics while the old system goes down, and resets itself
     "rknn-slow": None,  # MODEL_FAULTS
     "rknn-answer": None,
 }

@@ -39,6 +39,8 @@ GUEST_PACKAGES = [
     # the platform stress (tests/test_stress.py) runs the image's memtester, as on a board (Debian builds
     # no arm64 stressapptest: the twin's is a stand-in, guest/rootfs/usr/bin/stressapptest)
     "memtester",
+    # the power-cut check (hil/lab/powercut.py) runs e2fsck -fn on the user partition, as on a Debian board
+    "e2fsprogs", "libext2fs2", "libcom-err2", "libblkid1", "libuuid1", "libss2",
 ]
 # Load order matters: busybox insmod does not resolve dependencies. The guest's rcS gives each module
 # the NAME.PARAM=VALUE words of the kernel command line, as modprobe does (ramoops's layout comes from
@@ -161,7 +163,8 @@ def _base_rootfs(root: Path, kver: str, key: bytes) -> CpioWriter:
     for sub in ("lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu"):
         cpio.add_tree(root / sub, sub, exclude=("gconv",))
     cpio.add_symlink("lib/ld-linux-aarch64.so.1", "aarch64-linux-gnu/ld-linux-aarch64.so.1")
-    for rel in ("usr/sbin/dropbear", "usr/bin/dbclient", "usr/lib/openssh/sftp-server", "usr/sbin/memtester"):
+    for rel in ("usr/sbin/dropbear", "usr/bin/dbclient", "usr/lib/openssh/sftp-server", "usr/sbin/memtester",
+                "sbin/e2fsck"):
         cpio.add_file(rel, (root / rel).read_bytes(), 0o755)
     cpio.add_symlink("usr/lib/sftp-server", "openssh/sftp-server")
     mods = []

@@ -14,8 +14,10 @@ import attr
 import pytest
 
 from hil.paths import REPO
+from hil.twin import deploykit, models
 
 SUITE_TIMEOUT = 900
+REFERENCE_MODEL = "qwen2-vl-2b-instruct_w4a16_rk3576"
 
 
 @attr.s
@@ -162,3 +164,28 @@ def after_test(test: str, delay: float, action):
         return False
 
     return during
+
+
+def vendor_files(tmp_path, model: str) -> list[str]:
+    """What a vendor engineer has after following Rockchip's guide: the SDK's demo build where the
+    SDK installs it, and the model zoo's two files; no runtime.yaml, no model.json anywhere."""
+    sdk = deploykit.write_sdk(tmp_path / "rknn-llm" / "examples" / "multimodal_model_demo")
+    llm, vision = models.write_model(tmp_path / "model-zoo", model)
+    written = [p.name for p in tmp_path.rglob("*")]
+    assert not {"runtime.yaml", "model.json", "models.yaml"} & set(written)
+    return ["--demo-dir", str(sdk), "--llm", str(llm), "--vision", str(vision)]
+
+
+@pytest.fixture(scope="session")
+def suite_bench(start_bench):
+    """The bench of the modules that run the whole suite (test_results_twin, test_suite_twin), so
+    that they share one reference run."""
+    return start_bench(boards=1, timescale=0.1)
+
+
+@pytest.fixture(scope="session")
+def reference_run(suite_bench, run_suite, tmp_path_factory) -> SuiteRun:
+    """The whole suite on the reference image, flashed, from the files a vendor has: its verdicts
+    are test_suite_twin's to check, its report and history test_results_twin's."""
+    return run_suite(suite_bench, "--image", "twin-good", *vendor_files(tmp_path_factory.mktemp("vendor"),
+                                                                        REFERENCE_MODEL))

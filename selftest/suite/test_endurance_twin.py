@@ -1,12 +1,14 @@
 """The long tests' short forms against a real twin, two suite runs in all: a healthy board through
 a few power cycles, reboots, a power cut and a soak of seconds; then the twin's faults and the
-failures they must make the tests find (seeded boot failures classified by stage, a leaking demo,
-a heating SoC). The long forms are what users run (``-m endurance``, ``-m soak``);
+failures they must make the tests find (seeded boot failures classified by stage, a reboot that
+panics and leaves its record in pstore, a leaking demo, a heating SoC, an NPU that times out
+under stress); last, a soak killed mid-run. The long forms are what users run (``-m endurance``, ``-m soak``);
 bench/endurance_power_cycles.py runs 50 cycles with and without a failure rate."""
 
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 
@@ -82,11 +84,20 @@ def test_a_healthy_board_passes_the_long_tests_short_forms(bench, run_suite, sho
     assert len(cut["synced"]) >= 1 and cut["lost_synced"] == [] and cut["fs_errors"] == [], cut
     assert cut["unsynced"] and cut["unsynced_lost"] == sorted(cut["unsynced"]), \
         f"the file written in the writer's pause was in the page cache at the cut, and is reported lost: {cut}"
-    assert cut["fsck"] is None  # the twin's image has no e2fsck
+    assert cut["fsck"] == "clean", "e2fsck -fn of the partition remounted read-only after the cut"
 
     windows = _steps(result, "test_inference_soak")
     assert len(windows) >= 3 and sum(w["turns"] for w in windows) >= 6, windows
     assert all(w["board"]["rss_mib"] for w in windows), "the demo program's resident set in every window"
+    # the twin's two CPUs are its two clusters: cpu0 is policy0, cpu1 the other (named, as the kernel
+    # names a policy, after its first CPU)
+    clusters = set(windows[0]["cpu_busy_pct"])
+    assert len(clusters) == 2 and "policy0" in clusters, clusters
+    assert all(set(w["cpu_busy_pct"]) == clusters and all(0 < v <= 100 for v in w["cpu_busy_pct"].values())
+               for w in windows), [w["cpu_busy_pct"] for w in windows]
+    for cluster in clusters:
+        cpu = _figure(result, "test_inference_soak", f"soak_cpu_busy_pct.{cluster}")
+        assert cpu["n"] == len(windows) and cpu["verdict"] == "pass", cpu
     props = result.cases["test_soak.py::test_inference_soak"]["properties"]
     low, high = (float(x) for x in props["soak_rss_growth"].split("interval ")[1].rstrip(")").split(" to "))
     assert low <= 0 <= high, props["soak_rss_growth"]
@@ -107,21 +118,27 @@ def _in_turn(*steps):
 
 def test_boot_failures_a_leak_and_heating_are_found_and_named(bench, run_suite, short_limits):
     """A kernel that panics in half the boots (seeded): each failed cycle is named at the kernel stage
-    with its panic, exactly the boots the twin failed. A demo that keeps 2 MiB per turn fails the
-    leak limit with its slope; a SoC that throttles after 2 s of NPU work shows the onset and the drop."""
+    with its panic, exactly the boots the twin failed. A reboot that panics on the way down and
+    resets itself is an unexpected reset, with the panic read back from pstore. A demo that keeps
+    2 MiB per turn fails the leak limit with its slope; a SoC that throttles after 2 s of NPU work
+    shows the onset and the drop. An NPU job that times out under stress fails the stress test."""
     made = {}
-    for name, value in (("demo-leak", b"2"), ("npu-heating", b"2")):
+    # reboot-panic acts on warm reboots only: of this run, test_reboots's
+    for name, value in (("demo-leak", b"2"), ("npu-heating", b"2"), ("reboot-panic", b"1")):
         bench.call("PUT", f"/fault/1/{name}", value)
+
     try:
         result = run_suite(
-            bench, "--no-flash", "--power-cycles", "3", "--soak-duration", "20s", "--limits", short_limits,
-            "-k", "test_boots_to_shell or test_power_cycles or test_inference_soak", env_edits=[FAST_HANG],
+            bench, "--no-flash", "--power-cycles", "3", "--reboots", "1", "--soak-duration", "20s",
+            "--stress-duration", "10s", "--limits", short_limits, "-k", "test_boots_to_shell or test_power_cycles or "
+            "test_reboots or test_inference_soak or test_platform_stress", env_edits=[FAST_HANG],
             during=_in_turn(("test_boots_to_shell", lambda proc: bench.call("PUT", "/fault/1/boot-fail", b"50:kernel:7")),
                             ("test_power_cycles", lambda proc: made.update(
                                 failures=bench.board(1)["boot_failures"],
-                                cleared=bench.call("DELETE", "/fault/1/boot-fail")))))
+                                cleared=bench.call("DELETE", "/fault/1/boot-fail"))),
+                            ("test_inference_soak", lambda proc: bench.call("PUT", "/fault/1/npu-timeout", b"1"))))
     finally:
-        for name in ("boot-fail", "demo-leak", "npu-heating"):
+        for name in ("boot-fail", "reboot-panic", "demo-leak", "npu-heating", "npu-timeout"):
             bench.call("DELETE", f"/fault/1/{name}")
     assert result.outcome("test_boot.py::test_boots_to_shell") == "passed", result.output[-3000:]
 
@@ -138,6 +155,15 @@ def test_boot_failures_a_leak_and_heating_are_found_and_named(bench, run_suite, 
     message = result.message("test_endurance.py::test_power_cycles")
     assert "power_cycle_success_low_pct" in message and f"at kernel (cycle {min(failed)}" in message, message
 
+    reboot, = _steps(result, "test_reboots")
+    assert reboot["stopped_at"] == "unexpected-reset" and "sysrq triggered crash" in reboot["panic"], reboot
+    assert "pstore kept dmesg-ramoops-0" in reboot["reason"], reboot["reason"]
+    assert "sysrq triggered crash" in reboot["pstore"]["dmesg-ramoops-0"], "the panic's own record, read back"
+    assert {"uboot", "login", "network", "npu"} <= set(reboot["reached"]), "the board came back by itself"
+    assert result.outcome("test_endurance.py::test_reboots") == "failed"
+    props = result.cases["test_endurance.py::test_reboots"]["properties"]
+    assert "sysrq triggered crash" in props["reboot_pstore_1_dmesg-ramoops-0"], props.keys()
+
     assert result.outcome("test_soak.py::test_inference_soak") == "failed"
     message = result.message("test_soak.py::test_inference_soak")
     assert "soak_rss_growth_low_mib_per_h" in message, message
@@ -149,3 +175,31 @@ def test_boot_failures_a_leak_and_heating_are_found_and_named(bench, run_suite, 
     onset = float(props["soak_throttle_onset_s"])
     assert 0 < onset < 20, onset
     assert "soak_decode_drift_pct" in message, "the throttled NPU decodes slower at the end than at the start"
+
+    stress = "test_stress.py::test_platform_stress_under_npu_load"
+    assert result.outcome(stress) == "failed"
+    message = result.message(stress)
+    assert "npu_reset: " in message and "RKNPU: job timeout" in message and "RKNPU: soft reset" in message, message
+    assert _figure(result, "test_platform_stress_under_npu_load", "stress_kernel_findings")["median"] >= 2
+
+
+def test_a_killed_soak_keeps_every_finished_window(bench, run_suite):
+    """SIGKILL in the middle of a soak: nothing of the run gets to tidy up, and every window that
+    had ended is in the run folder, whole."""
+    seen = {}
+
+    def kill_after_two_windows(proc, out) -> bool:
+        logs = list((out / "results" / "latest" / "endurance").glob("test_inference_soak-*.jsonl"))
+        text = logs[0].read_text() if logs else ""
+        if text.count("\n") < 2:
+            return False
+        seen["lines"] = text.count("\n")
+        proc.send_signal(signal.SIGKILL)
+        return True
+
+    result = run_suite(bench, "--no-flash", "-k", "test_inference_soak", "--soak-duration", "2m",
+                       during=kill_after_two_windows, junit=False)
+    assert result.returncode == -signal.SIGKILL and seen, result.output[-3000:]
+    windows = _steps(result, "test_inference_soak")
+    assert len(windows) >= seen["lines"] and [w["index"] for w in windows] == list(range(len(windows)))
+    assert all(w["turns"] >= 1 and w["decode_tps"] and w["board"]["rss_mib"] for w in windows), windows

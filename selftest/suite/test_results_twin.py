@@ -22,22 +22,22 @@ from hil.measure.runfolder import RunFolder
 from selftest.browser import render
 from selftest.suite.conftest import suite_command
 
-TIMESCALE = 0.1
 KILL_AFTER_TESTS = 8
 KILL_TIMEOUT = 400.0
 
 
 @pytest.fixture(scope="module")
-def bench(start_bench):
-    return start_bench(boards=1, timescale=TIMESCALE)
+def bench(suite_bench):
+    return suite_bench
 
 
 @pytest.fixture(scope="module")
-def reference(bench, run_suite):
-    """A passing run of the reference image, accepted as the baseline of its board."""
-    run = run_suite(bench, "--image", "twin-good")
-    assert run.failed() == {}, f"the reference run failed:\n{run.failed()}\n{run.output[-3000:]}"
-    return run
+def reference(reference_run):
+    """The passing run of the reference image (shared with test_suite_twin), which the baseline
+    test accepts as its board's baseline."""
+    assert reference_run.failed() == {}, f"the reference run failed:\n{reference_run.failed()}\n" \
+                                         f"{reference_run.output[-3000:]}"
+    return reference_run
 
 
 def _hil(*args: str) -> subprocess.CompletedProcess:

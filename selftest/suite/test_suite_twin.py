@@ -17,28 +17,18 @@ from hil.twin import vision as twinvision
 from hil.twin.vision import VISION_MODELS
 from hil.twin.build import ROOT_PASSWORD
 from hil.twin.lab import PDU_PASSWORD
+from selftest.suite.conftest import vendor_files
 
-TIMESCALE = 0.1
 LLM_ONLY = ("-k", "not test_vision")  # a run about the LLM path leaves the vision set out (test_vision below)
 
 
 @pytest.fixture(scope="module")
-def bench(start_bench):
-    return start_bench(boards=1, timescale=TIMESCALE)
+def bench(suite_bench):
+    return suite_bench
 
 
-def vendor_files(tmp_path, model: str) -> list[str]:
-    """What a vendor engineer has after following Rockchip's guide: the SDK's demo build where the
-    SDK installs it, and the model zoo's two files; no runtime.yaml, no model.json anywhere."""
-    sdk = deploykit.write_sdk(tmp_path / "rknn-llm" / "examples" / "multimodal_model_demo")
-    llm, vision = models.write_model(tmp_path / "model-zoo", model)
-    written = [p.name for p in tmp_path.rglob("*")]
-    assert not {"runtime.yaml", "model.json", "models.yaml"} & set(written)
-    return ["--demo-dir", str(sdk), "--llm", str(llm), "--vision", str(vision)]
-
-
-def test_reference_image_passes_everything(bench, run_suite, tmp_path):
-    run = run_suite(bench, "--image", "twin-good", *vendor_files(tmp_path, "qwen2-vl-2b-instruct_w4a16_rk3576"))
+def test_reference_image_passes_everything(reference_run):
+    run = reference_run
     assert run.failed() == {}, f"failures on twin-good:\n{run.failed()}\n{run.output[-3000:]}"
     skipped = {k: v["message"] for k, v in run.cases.items() if v["outcome"] == "skipped"}
     assert skipped == {}, f"tests skipped on the reference image: {skipped}"

@@ -4,6 +4,7 @@ and by the suite, exactly through env/twin.yaml."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -78,15 +79,16 @@ def _suite(bench, env_file, *args, timeout=120) -> subprocess.CompletedProcess:
 
 def test_a_second_run_of_the_same_user_stops_naming_the_run_that_holds_the_place(bench, tmp_path):
     """labgrid locks a place per user; the suite locks it per run: two runs of one user on one
-    board, the second stops before touching it and names the first, which passes untouched."""
+    board, the second stops before touching it and names the first, which goes on untouched. The
+    first is kept busy by a soak, so that it surely holds the place while the second starts."""
     coordinator = bench.state["coordinator"]
     env_file = bench.env_file(tmp_path, board=1)
     env = {**os.environ, "HIL_BENCH_DIR": str(bench.config.state_dir)}
     first_dir = tmp_path / "first"
     first = subprocess.Popen([sys.executable, "-m", "pytest", "--lg-env", str(env_file), "-q", "-p",
-                              "no:cacheprovider", "-k", "test_boots_to_shell or test_lock_and_restore",
-                              f"--results={first_dir}", "--history=none"], cwd=REPO, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              "no:cacheprovider", "-k", "test_boots_to_shell or test_inference_soak",
+                              "--soak-duration", "10m", f"--results={first_dir}", "--history=none"], cwd=REPO,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 180
         booted = first_dir / "latest" / "results.jsonl"
@@ -102,12 +104,15 @@ def test_a_second_run_of_the_same_user_stops_naming_the_run_that_holds_the_place
         assert f"held by the run of pid {first.pid} on {places.labgrid_host()}, started" in out, out[-3000:]
         assert "release its stale lock: labgrid-client" in out
         assert bench.board(1)["boots"] == boots, "the second run touched the board"
+        assert first.poll() is None, "the first run was still running all along"
+        first.send_signal(signal.SIGINT)  # as Ctrl-C: it ends its soak and releases the place
         output, _ = first.communicate(timeout=300)
     finally:
         if first.poll() is None:
             first.kill()
-    assert first.returncode == 0, output[-3000:]
-    assert "2 passed" in output
+    assert first.returncode == 2, output[-3000:]
+    assert "1 passed" in output and "test_boots_to_shell" not in output.split("short test summary")[-1], output[-3000:]
+    assert bench.board(1)["boots"] == boots, "the first run's board was never rebooted under it"
     assert places.places_info(coordinator)["twin-1"]["acquired"] is None
 
 

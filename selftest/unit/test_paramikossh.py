@@ -185,6 +185,26 @@ def test_kill_job_command_kills_the_jobs_processes_only():
             p.wait()
 
 
+def test_a_job_s_own_shell_carries_its_token_so_a_loop_is_stopped_with_what_it_starts():
+    """The line dropbear runs exports HIL_JOB, which /proc/PID/environ of the shell that exports it
+    never shows (it holds the environment the process was started with): the job runs in a shell
+    started after the export, so that a loop is found and stopped, not only its current child."""
+    env = {"PATH": os.environ["PATH"]}
+    job = subprocess.Popen([*SHELL, "-c", job_command("while :; do sleep 0.2; done", "c0ffee")], env=env)
+    try:
+        deadline = time.monotonic() + 5
+        while len(_with_token("c0ffee")) < 2:  # the loop's shell and its sleep
+            assert time.monotonic() < deadline, _with_token("c0ffee")
+            time.sleep(0.05)
+        assert job.pid in _with_token("c0ffee"), "the job's shell is the one started with the token"
+        assert sh(kill_job_command("c0ffee"), env=env).returncode == 0
+        assert job.wait(timeout=5) == -signal.SIGKILL
+        assert _with_token("c0ffee") == []
+    finally:
+        job.kill()
+        job.wait()
+
+
 def _with_token(token: str) -> list[int]:
     """Live processes whose environment has HIL_JOB=token."""
     pids = []

@@ -67,9 +67,9 @@ def test_a_changed_or_missing_synced_file_is_named_and_a_lost_unsynced_one_repor
 
 
 def test_the_kernel_s_storage_errors_count_and_a_clean_journal_replay_does_not():
-    check = "@dmesg\n" + CLEAN_REPLAY + REAL_ERRORS + "@device /dev/mmcblk0p3\n@no-fsck\n@hashes\n"
+    check = "@dmesg\n" + CLEAN_REPLAY + REAL_ERRORS + "@device /dev/mmcblk0p3\n@no-fsck no e2fsck on the board\n@hashes\n"
     _, _, errors, fsck = verify({}, {}, check)
-    assert len(errors) == 3 and errors[1].startswith("[3590.323] EXT4-fs error") and fsck is None
+    assert len(errors) == 3 and errors[1].startswith("[3590.323] EXT4-fs error") and fsck == "no e2fsck on the board"
     _, _, errors, fsck = verify({}, {}, "@dmesg\n" + CLEAN_REPLAY + "@device /dev/vda\n@fsck\n"
                                         "userdata: 25/32768 files (4.0% non-contiguous), 4373/131072 blocks\n"
                                         "@fsck-status 0\n@hashes\n")
@@ -77,3 +77,39 @@ def test_the_kernel_s_storage_errors_count_and_a_clean_journal_replay_does_not()
     _, _, errors, fsck = verify({}, {}, "@dmesg\n@device /dev/vda\n@fsck\nInode bitmap differences: -(11649--11664)\n"
                                         "Fix? no\n@fsck-status 4\n@hashes\n")
     assert fsck == "errors (status 4)" and "Inode bitmap differences" in errors[0]
+
+
+def _tools(tmp_path, mount_status: int) -> dict:
+    """A PATH whose mount and e2fsck log their calls: mount exits ``mount_status``, e2fsck prints
+    a clean check's summary as e2fsprogs 1.47 does."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls"
+    (bin_dir / "mount").write_text(f"#!/bin/sh\necho \"mount $*\" >> {log}\nexit {mount_status}\n")
+    (bin_dir / "e2fsck").write_text(f"#!/bin/sh\necho \"e2fsck $*\" >> {log}\n"
+                                    "echo 'userdata: 25/32768 files (4.0% non-contiguous), 4373/131072 blocks'\n")
+    for tool in ("mount", "e2fsck"):
+        (bin_dir / tool).chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin", "log": log}
+
+
+@pytest.mark.parametrize("mount_status", [0, 1])
+def test_e2fsck_checks_the_partition_only_once_it_is_remounted_read_only(tmp_path, mount_status):
+    """On a read-write mount e2fsck -n reads a live filesystem: the check remounts it read-only
+    first and back after, and leaves a partition in use unchecked, saying so. Run by the host's
+    /bin/sh (busybox sh would run its own mount applet, not the one on PATH)."""
+    d = tmp_path / "hil-powercut"
+    d.mkdir()
+    tools = _tools(tmp_path, mount_status)
+    out = subprocess.run(["/bin/sh", "-c", check_command(str(d))], capture_output=True, text=True, timeout=60,
+                         env={"PATH": tools["PATH"]}).stdout
+    _, _, errors, fsck = verify({}, {}, out)
+    calls = tools["log"].read_text().splitlines()
+    mountpoint = calls[0].rsplit(" ", 1)[1]
+    assert calls[0] == f"mount -o remount,ro {mountpoint}" and str(d).startswith(mountpoint)
+    if mount_status == 0:
+        device = out.split("@device ", 1)[1].split()[0]
+        assert calls[1:] == [f"e2fsck -fn {device}", f"mount -o remount,rw {mountpoint}"] and fsck == "clean"
+    else:
+        assert calls[1:] == [] and fsck == f"not run: {mountpoint} could not be remounted read-only (in use)"
+    assert errors == []

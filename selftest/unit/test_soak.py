@@ -41,6 +41,8 @@ def test_the_snapshot_reads_the_host_kernel_files_as_a_board_s():
     assert state.mem_total_mib == round(mem_total_kib / 1024, 3)
     assert 0 < state.mem_available_mib <= state.mem_total_mib
     assert state.rss_mib[comm] > 1, f"our own process ({comm}, pid {os.getpid()}) has a resident set"
+    assert set(state.cpu_times) == set(range(len(state.cpu_times))) and 0 in state.cpu_times, state.cpu_times
+    assert state.cpu_times[0].idle > 0 and "cpu_times" not in state.to_dict(), "counters are not a reading"
 
 
 def test_cma_and_dmabuf_from_captures_and_none_where_a_board_has_neither():
@@ -85,8 +87,9 @@ def _runner(demo, kit, golden=None):
 
 def test_a_soak_alternates_text_and_picture_turns_and_reads_the_board_every_window(demo, kit):
     windows = []
+    cpus = sorted(parse_snapshot("\n".join(_HostCommand().run_check(snapshot_command(())))).cpu_times)
     result = Soak(runner=_runner(demo, kit), command=_HostCommand(), duration_s=3.0, window_s=0.8,
-                  on_window=windows.append).run()
+                  on_window=windows.append, clusters={"host": cpus, "none": [len(cpus) + 64]}).run()
     assert result.error is None and result.wrong is None, (result.error, result.wrong)
     assert len(result.turns) >= 4
     text_id, image_id = prompts.text_prompts()[0].id, prompts.image_prompts()[0].id
@@ -95,6 +98,9 @@ def test_a_soak_alternates_text_and_picture_turns_and_reads_the_board_every_wind
     assert windows == result.windows and len(windows) >= 2
     assert sum(w.turns for w in windows) == len(result.turns), "every turn is in one window"
     assert all(w.board.rss_mib.get("demo", 0) > 0 for w in windows), "the stand-in's own resident set"
+    # each window's CPU use from the reading before it (the first from one taken at the start):
+    # the stand-in keeps the host's CPUs busy; a cluster with no CPU in /proc/stat has no figure
+    assert all(0 < w.cpu_busy_pct["host"] <= 100 and w.cpu_busy_pct["none"] is None for w in windows), windows
     assert [w.index for w in windows] == list(range(len(windows)))
     assert all(a.t1 <= b.t0 + 1e-6 for a, b in zip(windows, windows[1:]))
     assert result.turns[-1].t >= 3.0 - 1.0, "it asked until its time was up"

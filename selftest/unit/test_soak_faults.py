@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from hil.rockchip import rknpu
+
 BUSYBOX = shutil.which("busybox")
 pytestmark = pytest.mark.skipif(BUSYBOX is None, reason="needs busybox (the guest's shell) on the host")
 
@@ -151,3 +153,31 @@ def test_setting_it_again_starts_over(guest):
     assert second and second != first and alive(second)
     assert (guest.faults / "npu-heating").read_text() == "30\n"
     assert guest.state()[:2] == (0, 30)
+
+
+NPU = FAULT.parent / "npu"
+
+
+def test_npu_timeout_makes_every_job_log_the_drivers_timeout_and_soft_reset(guest):
+    """npu-timeout: the NPU helper the stand-ins call at each job writes the vendor driver's
+    recovery lines to the kernel log, which the suite's console scan names as NPU resets."""
+    kmsg = guest.root / "dev/kmsg"
+    kmsg.parent.mkdir(parents=True)
+    kmsg.write_text("")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TWIN_ROOT": str(guest.root)}
+
+    def job():
+        p = subprocess.run([BUSYBOX, "sh", str(NPU), "busy", "90", "88"], env=env, capture_output=True, timeout=10)
+        assert p.returncode == 0, p.stderr.decode()
+
+    job()
+    assert kmsg.read_text() == "" and guest.load.read_text() == "90 88\n"
+    guest.fault("fault", "npu-timeout")
+    job()
+    job()
+    lines = kmsg.read_text().splitlines()
+    assert [f.kind for f in rknpu.scan_console("\n".join(lines))] == ["npu_reset"] * 4, lines
+    assert lines[0].startswith("<3>RKNPU: job timeout, flags: 0x0,") and lines[1] == "<6>RKNPU: soft reset"
+    guest.fault("clear", "npu-timeout")
+    job()
+    assert len(kmsg.read_text().splitlines()) == 4

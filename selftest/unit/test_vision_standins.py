@@ -15,7 +15,6 @@ import re
 import shutil
 import statistics
 import subprocess
-from pathlib import Path
 
 import attr
 import pytest
