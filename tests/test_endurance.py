@@ -82,7 +82,7 @@ def test_power_cuts_during_writes(power_cutter, endurance, endurance_log, progre
     """Power cut at a random moment while the board writes to its user partition: after the boot the
     filesystem is clean and every file synced before the cut is intact."""
     cuts = []
-    with progress(endurance.power_cuts, "power cuts") as bar:
+    with progress(endurance.power_cuts, "power cuts", unit="cuts") as bar:
         for n in range(1, endurance.power_cuts + 1):
             cut = power_cutter.cut(n)
             endurance_log.append(cut.to_dict())

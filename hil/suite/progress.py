@@ -17,9 +17,10 @@ log = logging.getLogger("hil.progress")
 
 
 class Progress:
-    """``update(n, note)`` after each step; ``close()`` at the end (also as a context manager)."""
+    """``update(n, note)`` after each step; ``close()`` at the end (also as a context manager).
+    ``unit`` names the steps as counted ("cycles", "cuts", "s")."""
 
-    def __init__(self, total: float, desc: str, *, unit: str = "cycle", stream: TextIO | None = None,
+    def __init__(self, total: float, desc: str, *, unit: str = "cycles", stream: TextIO | None = None,
                  write_line: Callable[[str], None] | None = None,
                  suspend: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> None:
         self.total, self.desc, self.unit = total, desc, unit
@@ -45,7 +46,7 @@ class Progress:
         if done >= self._next_line or done >= self.total:
             self._next_line = done + self.total / 10
             with self._suspend():
-                self._write_line(f"{self.desc}: {done:g} of {self.total:g} {self.unit}s{', ' + note if note else ''}")
+                self._write_line(f"{self.desc}: {done:g} of {self.total:g} {self.unit}{', ' + note if note else ''}")
 
     def close(self) -> None:
         if self._bar is not None:

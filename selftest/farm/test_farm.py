@@ -117,7 +117,11 @@ def board_2_cannot_log_in(bench):
 
 
 def test_fan_out_leaves_a_board_that_cannot_log_in_out_as_a_lab_fault(bench, run_farm, board_2_cannot_log_in):
-    run = run_farm(bench, "--dist", "each", *SUBSET, env={"LG_PLACES": "twin-1,twin-2"})
+    # each of the sick board's attempts waits the whole login_timeout: kept short here (the twin's
+    # boots reach the prompt in about 10 s at this time scale)
+    run = run_farm(bench, "--dist", "each", *SUBSET, env={"LG_PLACES": "twin-1,twin-2"},
+                   env_edits=[("login_timeout: 30\n        await_login_timeout: 1",
+                               "login_timeout: 20\n        await_login_timeout: 1")])
     assert run.returncode == 0, f"a lab fault must not fail the run:\n{run.output[-3000:]}"
     fault = run.suite_properties["lab_fault.twin-2"]
     assert "did not reach shell in 3 attempts" in fault, fault

@@ -136,7 +136,9 @@ def test_boot_failures_a_leak_and_heating_are_found_and_named(bench, run_suite, 
                             ("test_power_cycles", lambda proc: made.update(
                                 failures=bench.board(1)["boot_failures"],
                                 cleared=bench.call("DELETE", "/fault/1/boot-fail"))),
-                            ("test_inference_soak", lambda proc: bench.call("PUT", "/fault/1/npu-timeout", b"1"))))
+                            ("test_inference_soak", lambda proc: made.update(
+                                faults_after_soak=bench.board(1)["faults"],
+                                npu_timeout=bench.call("PUT", "/fault/1/npu-timeout", b"1")))))
     finally:
         for name in ("boot-fail", "reboot-panic", "demo-leak", "npu-heating", "npu-timeout"):
             bench.call("DELETE", f"/fault/1/{name}")
@@ -172,6 +174,8 @@ def test_boot_failures_a_leak_and_heating_are_found_and_named(bench, run_suite, 
     windows = _steps(result, "test_inference_soak")
     turns_per_h = sum(w["turns"] for w in windows) / (windows[-1]["t1"] / 3600)
     assert slope == pytest.approx(2 * turns_per_h, rel=0.35), (slope, turns_per_h)  # 2 MiB per turn
+    assert props["soak_throttle_onset_s"] != "never", (
+        "the SoC never tripped", made, [(w["t1"], w["board"]["npu_hz"], w["board"]["temps_c"]) for w in windows])
     onset = float(props["soak_throttle_onset_s"])
     assert 0 < onset < 20, onset
     assert "soak_decode_drift_pct" in message, "the throttled NPU decodes slower at the end than at the start"

@@ -73,6 +73,10 @@ def test_progress_off_a_terminal_writes_a_line_every_tenth():
     assert lines[0] == "power cycles: 1 of 50 cycles, 0 failed"
     assert lines[-1] == "power cycles: 50 of 50 cycles, 5 failed"
     assert len(lines) == 11
+    seconds = []
+    with Progress(20, "soak", unit="s", stream=io.StringIO(), write_line=seconds.append) as bar:
+        bar.update(20, "turn 43")
+    assert seconds == ["soak: 20 of 20 s, turn 43"]
 
 
 def test_progress_on_a_terminal_is_a_bar_written_with_capture_suspended():
