@@ -58,12 +58,6 @@ ALL = "all"  # the key of /proc/stat's aggregate "cpu" line
 RK3576_CLUSTERS: dict[str, list[int]] = {"policy0": [0, 1, 2, 3], "policy4": [4, 5, 6, 7]}
 RK3576_CORES = {"policy0": "Cortex-A53", "policy4": "Cortex-A72"}
 
-
-def limit_name(cluster: str) -> str:
-    """The limits entry (limits/rk3576.yaml) of a cluster's CPU use: the A53 cluster is cpufreq's
-    first policy, every other one is held to the A72's."""
-    return "cpu_a53_busy_pct" if cluster == "policy0" else "cpu_a72_busy_pct"
-
 _WRAPS = (1 << 32, 1 << 64)
 
 
