@@ -141,7 +141,10 @@ def test_npu_load_and_temperature_rise_while_the_demo_runs(board):
         "  set -- $(awk -F'[:%, ]+' '/NPU load:/ {print $4, $6}' /sys/kernel/debug/rknpu/load); "
         "  [ \"$1\" -gt $max0 ] && max0=$1; [ \"$2\" -gt $max1 ] && max1=$2; "
         "  t=$(cat $z/temp); [ $t -gt $tmax ] && tmax=$t; usleep 50000; done; "
-        "echo $max0 $max1 $t0 $tmax; cat /sys/kernel/debug/rknpu/load"
+        "echo $max0 $max1 $t0 $tmax; "
+        # the load file shows the last whole window: idle once one has passed after the run
+        "n=0; while [ $n -lt 40 ] && ! grep -q 'Core0:  0%, Core1:  0%' /sys/kernel/debug/rknpu/load; do "
+        "usleep 50000; n=$((n + 1)); done; cat /sys/kernel/debug/rknpu/load"
     )
     rc, out = run(client, script, timeout=120)
     core0, core1, t0, tmax = (int(x) for x in out.split()[:4])

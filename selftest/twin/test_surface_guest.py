@@ -209,16 +209,40 @@ def test_thermal_zones_and_trips(good):
 
 
 def test_npu_busy_heats_and_idle_cools(good):
+    """The load file shows the last whole window (the driver's 1 s, time-scaled): a load set
+    shows once a window has passed with it, and idle once one has passed without."""
     _, client = good
     before = temp(client, NPU_ZONE)
     sh(client, "/usr/libexec/twin/npu busy 100 70")
-    assert sh(client, "cat /sys/kernel/debug/rknpu/load") == "NPU load:  Core0: 100%, Core1: 70%,\n"
+    wait_until(lambda: sh(client, "cat /sys/kernel/debug/rknpu/load") == "NPU load:  Core0: 100%, Core1: 70%,\n",
+               10, "the load file shows the busy cores")
     assert sh(client, "cat /proc/rknpu/power") == "on\n"
     wait_until(lambda: temp(client, NPU_ZONE) >= before + 3000, 20, "npu-thermal rises 3 C under load")
     peak = temp(client, NPU_ZONE)
     sh(client, "/usr/libexec/twin/npu idle")
-    assert sh(client, "cat /proc/rknpu/load") == "NPU load:  Core0:  0%, Core1:  0%,\n"
+    wait_until(lambda: sh(client, "cat /proc/rknpu/load") == "NPU load:  Core0:  0%, Core1:  0%,\n",
+               10, "the load file shows the idle cores")
     wait_until(lambda: temp(client, NPU_ZONE) <= peak - 1000, 20, "npu-thermal falls 1 C at idle")
+
+
+def test_a_job_shorter_than_the_load_window_shows_as_part_of_it(good):
+    """As the vendor driver counts busy time per window: with 1 s windows, 0.3 s at 80 %
+    shows as a fraction of 80 % in the window(s) it fell in, for a whole window after it ended,
+    and then 0; an instantaneous load would show 80 % or nothing."""
+    _, client = good
+    param = "/sys/module/rknpu/parameters/load_window_ms"
+    window = sh(client, f"cat {param}").strip()
+    try:
+        sh(client, f"echo 1000 > {param}")
+        out = sh(client, "/usr/libexec/twin/npu busy 80 80; usleep 300000; /usr/libexec/twin/npu idle; "
+                         "n=0; while [ $n -lt 30 ]; do cat /proc/rknpu/load; usleep 100000; n=$((n + 1)); done")
+    finally:
+        sh(client, f"echo {window} > {param}")
+    core0 = [int(m or 0) for m in re.findall(r"Core0: *(\d*)%", out)]
+    assert len(core0) == 30, out
+    assert any(0 < v < 80 for v in core0), f"no reading showed part of the 0.3 s job: {core0}"
+    assert max(core0) < 80, f"a 0.3 s job filled a 1 s window: {core0}"
+    assert core0[-1] == 0, f"the load did not fall back to idle: {core0}"
 
 
 def test_thermal_throttle_fault(good):

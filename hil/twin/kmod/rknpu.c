@@ -12,8 +12,10 @@
  * Parameters (set by /usr/libexec/twin/rockchip-surface from the image):
  *   driver_version  RKNPU driver version string, e.g. "0.9.8"
  *   npu_freq_cap    highest NPU OPP in Hz (0: the full RK3576 table)
- *   twin_load       "CORE0_PCT CORE1_PCT": the NPU load (written by
+ *   twin_load       "CORE0_PCT CORE1_PCT": how busy each core is now (written by
  *                   /usr/libexec/twin/npu on behalf of the inference stand-ins)
+ *   load_window_ms  the load file's accounting period: the vendor driver's 1 s
+ *                   (RKNPU_LOAD_INTERVAL), scaled by the bench's time scale
  * The run-time fault /run/twin/fault/thermal-throttle heats the SoC past its
  * 85 C trip and caps the NPU clock at 600 MHz while the file exists.
  */
@@ -126,6 +128,48 @@ static DEFINE_SPINLOCK(model_lock);
 static u64 model_t0_ns;
 static int npu_load[2];
 static bool model_fault;
+
+/*
+ * The load file as the vendor driver keeps it (rknpu_debugger.c, rknpu_drv.c): a timer
+ * closes a window every RKNPU_LOAD_INTERVAL, recording each core's busy time in it, and
+ * `load` shows the last closed window, busy time / window in percent (truncated). A job
+ * shorter than a window shows as part of one, and stays visible for a whole window
+ * after it ends. Here the windows are closed lazily, when the load changes or is read.
+ */
+static u64 load_window_ns = NSEC_PER_SEC;
+static u64 load_window_start_ns; /* the open window; 0: not started */
+static u64 load_counted_ns;      /* load_busy holds the open window up to here */
+static u64 load_busy[2];         /* percent x ns of the open window */
+static int load_record[2];       /* the last closed window, as `load` shows it */
+
+/* Close the windows that ended by `now` and count the open one up to it. */
+static void load_account_locked(u64 now)
+{
+	u64 end, whole;
+	int i;
+
+	if (!load_window_start_ns) {
+		load_window_start_ns = load_counted_ns = now;
+		return;
+	}
+	if (now >= load_window_start_ns + load_window_ns) {
+		end = load_window_start_ns + load_window_ns;
+		for (i = 0; i < 2; i++) {
+			load_busy[i] += (u64)npu_load[i] * (end - load_counted_ns);
+			load_record[i] = div64_u64(load_busy[i], load_window_ns);
+			load_busy[i] = 0;
+		}
+		/* windows closed since at one load: each records that load */
+		whole = div64_u64(now - end, load_window_ns);
+		if (whole)
+			for (i = 0; i < 2; i++)
+				load_record[i] = npu_load[i];
+		load_window_start_ns = load_counted_ns = end + whole * load_window_ns;
+	}
+	for (i = 0; i < 2; i++)
+		load_busy[i] += (u64)npu_load[i] * (now - load_counted_ns);
+	load_counted_ns = now;
+}
 
 /* 2^(-dt/half) in 1/65536, piecewise linear between powers of two */
 static u32 decay(u64 dt_ms, u32 half_ms)
@@ -381,8 +425,9 @@ static int load_show(struct seq_file *m, void *data)
 	int i, load[2];
 
 	spin_lock_irqsave(&model_lock, flags);
-	load[0] = npu_load[0];
-	load[1] = npu_load[1];
+	load_account_locked(ktime_get_ns());
+	load[0] = load_record[0];
+	load[1] = load_record[1];
 	spin_unlock_irqrestore(&model_lock, flags);
 
 	seq_puts(m, "NPU load: ");
@@ -1372,6 +1417,7 @@ static int twin_load_set(const char *val, const struct kernel_param *kp)
 	c1 = clamp(c1, 0, 100);
 	model_sync_fault();
 	spin_lock_irqsave(&model_lock, flags);
+	load_account_locked(ktime_get_ns());
 	npu_load[0] = c0;
 	npu_load[1] = c1;
 	model_retarget_locked(ktime_get_ns());
@@ -1396,6 +1442,35 @@ static int twin_load_get(char *buf, const struct kernel_param *kp)
 static const struct kernel_param_ops twin_load_ops = { .set = twin_load_set, .get = twin_load_get };
 module_param_cb(twin_load, &twin_load_ops, NULL, 0644);
 MODULE_PARM_DESC(twin_load, "NPU core loads in percent, \"CORE0 CORE1\"");
+
+/* A new window length starts the accounting over: nothing recorded, a window opening now. */
+static int load_window_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int ms;
+	unsigned long flags;
+	int ret = kstrtouint(val, 10, &ms);
+
+	if (ret)
+		return ret;
+	if (!ms)
+		return -EINVAL;
+	spin_lock_irqsave(&model_lock, flags);
+	load_window_ns = (u64)ms * NSEC_PER_MSEC;
+	load_busy[0] = load_busy[1] = 0;
+	load_record[0] = load_record[1] = 0;
+	load_window_start_ns = load_counted_ns = ktime_get_ns();
+	spin_unlock_irqrestore(&model_lock, flags);
+	return 0;
+}
+
+static int load_window_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%llu\n", div64_u64(load_window_ns, NSEC_PER_MSEC));
+}
+
+static const struct kernel_param_ops load_window_ops = { .set = load_window_set, .get = load_window_get };
+module_param_cb(load_window_ms, &load_window_ops, NULL, 0644);
+MODULE_PARM_DESC(load_window_ms, "the load file's accounting period in ms (the driver's 1 s, time-scaled)");
 
 /* ---------------------------------------------------------------- init */
 
@@ -1441,6 +1516,7 @@ static int __init rknpu_twin_init(void)
 
 	spin_lock_irq(&model_lock);
 	model_retarget_locked(ktime_get_ns());
+	load_account_locked(ktime_get_ns());
 	spin_unlock_irq(&model_lock);
 
 	for (i = 0; i < ARRAY_SIZE(twin_governors); i++) {
