@@ -80,7 +80,7 @@ FAULT_ARGUMENTS: dict[str, tuple[str, float, float, bool] | str | None] = {
     "demo-leak": ("the MiB the RKLLM demo keeps for good per answered turn: a number above 0, at most 256 "
                   "(1 when left out)", 0.0, 256.0, False),
     "npu-heating": ("the seconds with the NPU busy before the SoC crosses its trip and the NPU clock is capped: "
-                    "a number from 0 to a day, fractions rounded up to whole seconds (1 when left out)",
+                    "a number from 0 to a day, counted to the millisecond (1 when left out)",
                     0.0, 86400.0, True),
     "npu-timeout": None,  # every NPU job the stand-ins start times out once and is recovered by a soft reset
     "reboot-panic": None,  # every warm reboot panics while the old system goes down, and resets itself

@@ -120,11 +120,11 @@ def test_boot_failures_a_leak_and_heating_are_found_and_named(bench, run_suite, 
     """A kernel that panics in half the boots (seeded): each failed cycle is named at the kernel stage
     with its panic, exactly the boots the twin failed. A reboot that panics on the way down and
     resets itself is an unexpected reset, with the panic read back from pstore. A demo that keeps
-    2 MiB per turn fails the leak limit with its slope; a SoC that throttles after 2 s of NPU work
+    2 MiB per turn fails the leak limit with its slope; a SoC that throttles after 1 s of NPU work
     shows the onset and the drop. An NPU job that times out under stress fails the stress test."""
     made = {}
     # reboot-panic acts on warm reboots only: of this run, test_reboots's
-    for name, value in (("demo-leak", b"2"), ("npu-heating", b"2"), ("reboot-panic", b"1")):
+    for name, value in (("demo-leak", b"2"), ("npu-heating", b"1"), ("reboot-panic", b"1")):
         bench.call("PUT", f"/fault/1/{name}", value)
 
     try:
@@ -177,6 +177,7 @@ def test_boot_failures_a_leak_and_heating_are_found_and_named(bench, run_suite, 
     assert props["soak_throttle_onset_s"] != "never", (
         "the SoC never tripped", made, [(w["t1"], w["board"]["npu_hz"], w["board"]["temps_c"]) for w in windows])
     onset = float(props["soak_throttle_onset_s"])
+    # 1 s of NPU work comes within the soak's first half at this time scale (about 8 s in)
     assert 0 < onset < 20, onset
     assert "soak_decode_drift_pct" in message, "the throttled NPU decodes slower at the end than at the start"
 

@@ -228,16 +228,21 @@ def test_npu_busy_heats_and_idle_cools(good):
 def test_a_job_shorter_than_the_load_window_shows_as_part_of_it(good):
     """As the vendor driver counts busy time per window: with 1 s windows, 0.3 s at 80 %
     shows as a fraction of 80 % in the window(s) it fell in, for a whole window after it ended,
-    and then 0; an instantaneous load would show 80 % or nothing."""
+    and then 0; an instantaneous load would show 80 % or nothing. The module's busy count
+    (what the npu-heating fault heats by) grows by the job's time."""
     _, client = good
     param = "/sys/module/rknpu/parameters/load_window_ms"
+    busy = "/sys/module/rknpu/parameters/twin_busy_ms"
     window = sh(client, f"cat {param}").strip()
     try:
         sh(client, f"echo 1000 > {param}")
-        out = sh(client, "/usr/libexec/twin/npu busy 80 80; usleep 300000; /usr/libexec/twin/npu idle; "
-                         "n=0; while [ $n -lt 30 ]; do cat /proc/rknpu/load; usleep 100000; n=$((n + 1)); done")
+        out = sh(client, f"cat {busy}; /usr/libexec/twin/npu busy 80 80; usleep 300000; /usr/libexec/twin/npu idle; "
+                         f"cat {busy}; n=0; while [ $n -lt 30 ]; do cat /proc/rknpu/load; usleep 100000; "
+                         "n=$((n + 1)); done")
     finally:
         sh(client, f"echo {window} > {param}")
+    before, after = (int(v) for v in out.split("\n")[:2])
+    assert 300 <= after - before < 1500, f"busy count grew by {after - before} ms for a 0.3 s job"
     core0 = [int(m or 0) for m in re.findall(r"Core0: *(\d*)%", out)]
     assert len(core0) == 30, out
     assert any(0 < v < 80 for v in core0), f"no reading showed part of the 0.3 s job: {core0}"

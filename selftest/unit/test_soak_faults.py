@@ -1,10 +1,11 @@
 """The guest's fault script (hil/twin/guest/rootfs/usr/libexec/twin/fault) under the host's
 busybox, in a fake root (``TWIN_ROOT``): the npu-heating fault's onset timer.
 
-npu-heating SECONDS writes the thermal-throttle fault file after SECONDS seconds with the NPU
-busy (the load the stand-ins set in /sys/module/rknpu/parameters/twin_load); a clear stops the
-timer and removes the throttle it caused. The timer ticks in real seconds, so these tests take
-a few; they wait for conditions by polling against a deadline, never for a fixed time.
+npu-heating SECONDS writes the thermal-throttle fault file once the NPU has been busy SECONDS
+seconds since the fault was set (the busy time the twin's rknpu module counts in
+/sys/module/rknpu/parameters/twin_busy_ms, which these tests write); a clear stops the timer and
+removes the throttle it caused. The timer reads the count five times a second; the tests wait
+for conditions by polling against a deadline, never for a fixed time.
 (demo-leak, the other soak fault, is in test_standins.py: it lives in the demo stand-in.)
 """
 
@@ -27,17 +28,20 @@ FAULT = Path(__file__).resolve().parents[2] / "hil/twin/guest/rootfs/usr/libexec
 
 
 class Guest:
-    """A fake guest root with the NPU load file and the fault directory."""
+    """A fake guest root with the rknpu module's busy count and the fault directory."""
 
     def __init__(self, root: Path):
         self.root = root
         self.faults = root / "run/twin/fault"
-        self.load = root / "sys/module/rknpu/parameters/twin_load"
-        self.load.parent.mkdir(parents=True)
-        self.npu("0 0")
+        self.busy_file = root / "sys/module/rknpu/parameters/twin_busy_ms"
+        self.busy_file.parent.mkdir(parents=True)
+        self.busy_ms(0)
 
-    def npu(self, load: str) -> None:
-        self.load.write_text(load + "\n")
+    def busy_ms(self, ms: int) -> None:
+        """The NPU's busy time since the module loaded, as the module shows it."""
+        tmp = self.busy_file.with_suffix(".tmp")
+        tmp.write_text(f"{ms}\n")
+        tmp.replace(self.busy_file)  # the timer never reads half a number
 
     def fault(self, *args: str) -> None:
         """What the agent runs for a line from the bench: fault NAME VALUE, clear [NAME]."""
@@ -54,7 +58,7 @@ class Guest:
         return int(path.read_text()) if path.exists() else None
 
     def state(self) -> tuple[int, int, int] | None:
-        """(seconds busy, seconds needed, seconds elapsed) as the timer last wrote them."""
+        """(ms busy, ms needed, ticks) as the timer last wrote them."""
         try:
             busy, need, elapsed = map(int, (self.root / "run/twin/npu-heating.state").read_text().split())
         except (FileNotFoundError, ValueError):
@@ -88,38 +92,49 @@ def guest(tmp_path):
 
 
 def test_npu_heating_trips_after_its_seconds_under_load(guest):
-    guest.npu("95 93")
-    start = time.monotonic()
-    guest.fault("fault", "npu-heating", "2")
-    assert (guest.faults / "npu-heating").read_text() == "2\n"
+    guest.busy_ms(5000)  # busy before the fault was set: no heat of this fault
+    guest.fault("fault", "npu-heating", "2.5")
+    assert (guest.faults / "npu-heating").read_text() == "2.5\n"
     assert not guest.throttle.exists()
     pid = guest.timer_pid()
     assert pid and alive(pid)
+    wait_for(lambda: (guest.state() or (0, 0, 0))[2] >= 2, 10, "two ticks of the timer")
+    assert guest.state()[:2] == (0, 2500) and not guest.throttle.exists()
+    guest.busy_ms(7499)
+    wait_for(lambda: (guest.state() or (0,))[0] == 2499, 10, "the timer reading the busy time")
+    assert not guest.throttle.exists(), "tripped 1 ms early"
+    guest.busy_ms(7500)
     wait_for(guest.throttle.exists, 10, "the thermal-throttle fault file")
-    took = time.monotonic() - start
-    assert 1.9 < took < 4, f"tripped after {took:.2f} s"
     assert guest.throttle.read_text() == "npu-heating\n"
-    assert guest.state()[:2] == (2, 2)
+    assert guest.state()[:2] == (2500, 2500)
     wait_for(lambda: not alive(pid), 5, "the timer ending once it has tripped")
     # clearing the fault removes the throttle it caused
     guest.fault("clear", "npu-heating")
     assert not guest.throttle.exists() and not (guest.faults / "npu-heating").exists()
 
 
-def test_idle_seconds_do_not_count(guest):
+def test_idle_time_does_not_count(guest):
+    guest.busy_ms(1200)
     guest.fault("fault", "npu-heating", "1")
-    wait_for(lambda: (guest.state() or (0, 0, 0))[2] >= 2, 10, "two ticks of the timer")
+    wait_for(lambda: (guest.state() or (0, 0, 0))[2] >= 3, 10, "three ticks of the timer")
     assert guest.state()[0] == 0, "an idle NPU does not heat the SoC"
     assert not guest.throttle.exists()
-    guest.npu("78 76")
-    wait_for(guest.throttle.exists, 10, "the trip once the NPU is busy")
-    busy, need, elapsed = guest.state()
-    assert busy == need == 1 and elapsed >= 3
+    guest.busy_ms(2200)
+    wait_for(guest.throttle.exists, 10, "the trip once the NPU has been busy 1 s")
+    busy, need, ticks = guest.state()
+    assert busy == need == 1000 and ticks >= 4
+
+
+def test_zero_trips_at_the_first_busy_moment(guest):
+    guest.fault("fault", "npu-heating", "0")
+    wait_for(lambda: (guest.state() or (0, 0, 0))[2] >= 2, 10, "two ticks of the timer")
+    assert not guest.throttle.exists(), "0 s under load is not 0 s idle"
+    guest.busy_ms(1)
+    wait_for(guest.throttle.exists, 10, "the trip at the first busy millisecond")
 
 
 @pytest.mark.parametrize("clear", [("clear", "npu-heating"), ("clear",)])
 def test_clear_cancels_the_onset(guest, clear):
-    guest.npu("95 93")
     guest.fault("fault", "npu-heating", "2")
     pid = guest.timer_pid()
     guest.fault(*clear)
@@ -130,10 +145,10 @@ def test_clear_cancels_the_onset(guest, clear):
 
 
 def test_clear_keeps_a_thermal_throttle_set_on_its_own(guest):
-    guest.npu("95 93")
     guest.fault("fault", "thermal-throttle", "1")
     guest.fault("fault", "npu-heating", "1")
     pid = guest.timer_pid()
+    guest.busy_ms(1000)
     wait_for(lambda: not alive(pid), 10, "the timer tripping")
     assert guest.throttle.read_text() == "1\n", "the trip leaves the fault set on its own alone"
     guest.fault("clear", "npu-heating")
@@ -143,8 +158,8 @@ def test_clear_keeps_a_thermal_throttle_set_on_its_own(guest):
 
 
 def test_setting_it_again_starts_over(guest):
-    guest.npu("95 93")
     guest.fault("fault", "npu-heating", "1")
+    guest.busy_ms(1000)
     wait_for(guest.throttle.exists, 10, "the first trip")
     first = guest.timer_pid()
     guest.fault("fault", "npu-heating", "30")
@@ -152,7 +167,7 @@ def test_setting_it_again_starts_over(guest):
     second = guest.timer_pid()
     assert second and second != first and alive(second)
     assert (guest.faults / "npu-heating").read_text() == "30\n"
-    assert guest.state()[:2] == (0, 30)
+    assert guest.state()[:2] == (0, 30000), "counted from the busy time when set again"
 
 
 NPU = FAULT.parent / "npu"
@@ -171,7 +186,7 @@ def test_npu_timeout_makes_every_job_log_the_drivers_timeout_and_soft_reset(gues
         assert p.returncode == 0, p.stderr.decode()
 
     job()
-    assert kmsg.read_text() == "" and guest.load.read_text() == "90 88\n"
+    assert kmsg.read_text() == "" and (guest.root / "sys/module/rknpu/parameters/twin_load").read_text() == "90 88\n"
     guest.fault("fault", "npu-timeout")
     job()
     job()

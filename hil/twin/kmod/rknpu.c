@@ -16,6 +16,8 @@
  *                   /usr/libexec/twin/npu on behalf of the inference stand-ins)
  *   load_window_ms  the load file's accounting period: the vendor driver's 1 s
  *                   (RKNPU_LOAD_INTERVAL), scaled by the bench's time scale
+ *   twin_busy_ms    (read only) the time any core has been busy since the module
+ *                   loaded: the heat the npu-heating fault counts (twin/fault)
  * The run-time fault /run/twin/fault/thermal-throttle heats the SoC past its
  * 85 C trip and caps the NPU clock at 600 MHz while the file exists.
  */
@@ -141,6 +143,7 @@ static u64 load_window_start_ns; /* the open window; 0: not started */
 static u64 load_counted_ns;      /* load_busy holds the open window up to here */
 static u64 load_busy[2];         /* percent x ns of the open window */
 static int load_record[2];       /* the last closed window, as `load` shows it */
+static u64 busy_total_ns;        /* any core busy, since the module loaded */
 
 /* Close the windows that ended by `now` and count the open one up to it. */
 static void load_account_locked(u64 now)
@@ -152,6 +155,8 @@ static void load_account_locked(u64 now)
 		load_window_start_ns = load_counted_ns = now;
 		return;
 	}
+	if (npu_load[0] || npu_load[1])
+		busy_total_ns += now - load_counted_ns;
 	if (now >= load_window_start_ns + load_window_ns) {
 		end = load_window_start_ns + load_window_ns;
 		for (i = 0; i < 2; i++) {
@@ -1455,10 +1460,11 @@ static int load_window_set(const char *val, const struct kernel_param *kp)
 	if (!ms)
 		return -EINVAL;
 	spin_lock_irqsave(&model_lock, flags);
+	load_account_locked(ktime_get_ns());
 	load_window_ns = (u64)ms * NSEC_PER_MSEC;
 	load_busy[0] = load_busy[1] = 0;
 	load_record[0] = load_record[1] = 0;
-	load_window_start_ns = load_counted_ns = ktime_get_ns();
+	load_window_start_ns = load_counted_ns;
 	spin_unlock_irqrestore(&model_lock, flags);
 	return 0;
 }
@@ -1471,6 +1477,22 @@ static int load_window_get(char *buf, const struct kernel_param *kp)
 static const struct kernel_param_ops load_window_ops = { .set = load_window_set, .get = load_window_get };
 module_param_cb(load_window_ms, &load_window_ops, NULL, 0644);
 MODULE_PARM_DESC(load_window_ms, "the load file's accounting period in ms (the driver's 1 s, time-scaled)");
+
+static int busy_ms_get(char *buf, const struct kernel_param *kp)
+{
+	unsigned long flags;
+	u64 ns;
+
+	spin_lock_irqsave(&model_lock, flags);
+	load_account_locked(ktime_get_ns());
+	ns = busy_total_ns;
+	spin_unlock_irqrestore(&model_lock, flags);
+	return sysfs_emit(buf, "%llu\n", div64_u64(ns, NSEC_PER_MSEC));
+}
+
+static const struct kernel_param_ops busy_ms_ops = { .get = busy_ms_get };
+module_param_cb(twin_busy_ms, &busy_ms_ops, NULL, 0444);
+MODULE_PARM_DESC(twin_busy_ms, "ms with any NPU core busy since the module loaded");
 
 /* ---------------------------------------------------------------- init */
 
