@@ -88,27 +88,6 @@ def test_shard_splits_the_whole_suite_over_both_boards(bench, run_farm):
     assert held(bench) == {}
 
 
-def test_fan_out_by_tags_runs_every_test_on_every_board(bench, run_farm):
-    run = run_farm(bench, "--place-tags", "board=rk3576", "-n", "2", "--dist", "each", *SUBSET)
-    assert run.failed() == {}, f"failures in fan-out mode:\n{run.failed()}\n{run.output[-3000:]}"
-    assert run.returncode == 0, run.output[-3000:]
-    wanted = sorted(collected(*SUBSET))
-    boards = run.by_board()
-    assert sorted(boards) == ["twin-1", "twin-2"]
-    for place, tests in boards.items():
-        assert sorted(tests) == wanted, f"{place} did not run every test once"
-    assert run.suite_properties["farm.mode"] == "fan-out"
-    for place in ("twin-1", "twin-2"):
-        assert "root@myd-lr3576" in run.console(place)
-        records = [r for r in run.records if r["type"] == "test" and r["board"] == place]
-        assert len(records) == len(wanted)
-    assert held(bench) == {}
-    out = subprocess.run([sys.executable, "-m", "labgrid.remote.client", "-x", bench.state["coordinator"],
-                          "reservations"], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "GRPC_ENABLE_FORK_SUPPORT": "0"})
-    assert "Reservation '" not in out.stdout, f"the run left its reservations behind:\n{out.stdout}"
-
-
 @pytest.fixture
 def board_2_cannot_log_in(bench):
     flash(bench, 2, "twin-no-login")
@@ -116,13 +95,17 @@ def board_2_cannot_log_in(bench):
     flash(bench, 2, "twin-good")
 
 
-def test_fan_out_leaves_a_board_that_cannot_log_in_out_as_a_lab_fault(bench, run_farm, board_2_cannot_log_in):
+def test_fan_out_by_tags_leaves_a_board_that_cannot_log_in_out_as_a_lab_fault(bench, run_farm,
+                                                                               board_2_cannot_log_in):
+    """Two places chosen by their tags, every test on every board that passes its health check:
+    the board that cannot log in is a lab fault, the other runs everything."""
     # each of the sick board's attempts waits the whole login_timeout: kept short here (the twin's
     # boots reach the prompt in about 10 s at this time scale)
-    run = run_farm(bench, "--dist", "each", *SUBSET, env={"LG_PLACES": "twin-1,twin-2"},
+    run = run_farm(bench, "--place-tags", "board=rk3576", "-n", "2", "--dist", "each", *SUBSET,
                    env_edits=[("login_timeout: 30\n        await_login_timeout: 1",
                                "login_timeout: 20\n        await_login_timeout: 1")])
     assert run.returncode == 0, f"a lab fault must not fail the run:\n{run.output[-3000:]}"
+    assert run.suite_properties["farm.mode"] == "fan-out"
     fault = run.suite_properties["lab_fault.twin-2"]
     assert "did not reach shell in 3 attempts" in fault, fault
     assert "lab_fault.twin-1" not in run.suite_properties
@@ -137,6 +120,8 @@ def test_fan_out_leaves_a_board_that_cannot_log_in_out_as_a_lab_fault(bench, run
     assert run.failed() == {}
     assert "Run /init as init process" in run.console("twin-2")  # the health check's boot, kept for the lab
     assert held(bench) == {}
+    out = client_as(bench, "hil-selftest", "reservations")
+    assert out.returncode == 0 and "Reservation '" not in out.stdout, f"the run left its reservations behind:\n{out.stdout}"
 
 
 def test_one_place_from_lg_place_runs_in_one_process(bench, run_farm):
@@ -173,17 +158,21 @@ def test_fan_out_flashes_both_boards_of_one_host_through_the_real_rkdeveloptool(
     one device it sees is its own board, and each board boots the image written to it."""
     before = {n: bench.board(n)["rockusb_sectors_written"] for n in (1, 2)}
     image = twin_dir() / "images" / "twin-rkllm-1.3.0.img"
-    run = run_farm(bench, "--places", "twin-1,twin-2", "--dist", "each", "--image", "twin-rkllm-1.3.0",
-                   "tests/test_platform.py", env={"HIL_LOCK_DIR": str(tmp_path / "locks")},
+    run = run_farm(bench, "--dist", "each", "--image", "twin-rkllm-1.3.0", "tests/test_platform.py",
+                   env={"HIL_LOCK_DIR": str(tmp_path / "locks"), "LG_PLACES": "twin-1,twin-2"},
                    env_edits=[("      TwinFlashDriver: {}\n",
                                "      RKDeveloptoolDriver: {loader_image: twin_loader, storage: null}\n"),
                               ("imports:\n", f"images:\n  twin_loader: {REPO}/images/loader/"
                                              "rk3576_spl_loader_twin.bin\nimports:\n")])
     assert run.returncode == 0 and run.failed() == {}, run.output[-3000:]
+    assert run.suite_properties["farm.mode"] == "fan-out"
+    wanted = sorted(collected("tests/test_platform.py"))
+    assert {place: sorted(tests) for place, tests in run.by_board().items()} == {"twin-1": wanted, "twin-2": wanted}
     for place in ("twin-1", "twin-2"):
         case = next(c for c in run.cases if c["test"] == "test_platform.py::test_build_info_matches_image"
                     and c["board"] == place)
         assert case["outcome"] == "passed"
+        assert len([r for r in run.records if r["type"] == "test" and r["board"] == place]) == len(wanted)
     sectors = -(-image.stat().st_size // 512)
     for n in (1, 2):
         assert bench.board(n)["image"] == "twin-rkllm-1.3.0"
