@@ -7,6 +7,7 @@ they never touch a bench the developer runs with ``hil twin up``.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -39,5 +40,5 @@ def start_bench(twin_images, tmp_path_factory):
         return bench
 
     yield start
-    for bench in started:
-        bench.stop()
+    with ThreadPoolExecutor(max_workers=len(started) or 1) as pool:  # each waits for its QEMUs to go
+        list(pool.map(BenchHandle.stop, started))
