@@ -57,6 +57,11 @@ class Guest:
         path = self.root / "run/twin/npu-heating.pid"
         return int(path.read_text()) if path.exists() else None
 
+    def timer_started(self) -> None:
+        """Wait until the timer has read the busy count it counts from (it then writes its state):
+        busy time written before that would be taken as the start."""
+        wait_for(lambda: self.state() is not None, 10, "the timer's first state")
+
     def state(self) -> tuple[int, int, int] | None:
         """(ms busy, ms needed, ticks) as the timer last wrote them."""
         try:
@@ -148,6 +153,7 @@ def test_clear_keeps_a_thermal_throttle_set_on_its_own(guest):
     guest.fault("fault", "thermal-throttle", "1")
     guest.fault("fault", "npu-heating", "1")
     pid = guest.timer_pid()
+    guest.timer_started()
     guest.busy_ms(1000)
     wait_for(lambda: not alive(pid), 10, "the timer tripping")
     assert guest.throttle.read_text() == "1\n", "the trip leaves the fault set on its own alone"
@@ -159,6 +165,7 @@ def test_clear_keeps_a_thermal_throttle_set_on_its_own(guest):
 
 def test_setting_it_again_starts_over(guest):
     guest.fault("fault", "npu-heating", "1")
+    guest.timer_started()
     guest.busy_ms(1000)
     wait_for(guest.throttle.exists, 10, "the first trip")
     first = guest.timer_pid()
@@ -167,6 +174,7 @@ def test_setting_it_again_starts_over(guest):
     second = guest.timer_pid()
     assert second and second != first and alive(second)
     assert (guest.faults / "npu-heating").read_text() == "30\n"
+    guest.timer_started()
     assert guest.state()[:2] == (0, 30000), "counted from the busy time when set again"
 
 
